@@ -1,0 +1,196 @@
+"""The functional core: one event in, everything it causes out. No Kafka in here.
+
+`Engine.process_raw` takes a message value as it comes off a topic (or a line of a JSONL
+file) and returns an :class:`Effects`: the outcome (ok, invalid, duplicate, late), the
+alert if the borrower's tier changed, the score update, the training examples whose
+outcome is now known, and a dead letter for a message that does not decode. Both
+`streamer replay` and the Faust worker drive this one object.
+
+>>> engine = Engine()
+>>> fx = engine.process_raw(b'{"event_id":"e1","type":"overdue_status","borrower_id":"b1",'
+...     b'"ts":"2026-02-20T23:59:00Z","v":1,"loan_id":"L1","days_past_due":35,'
+...     b'"overdue_amount":1100}')
+>>> fx.outcome, fx.alert.tier, fx.alert.kind, fx.score.tier
+('ok', 'high', 'raised', 'high')
+>>> engine.process_raw(b'{"event_id": "e1"', topic="credit.repayments", offset=7).deadletter.error
+'not valid JSON: Input data was truncated'
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import time
+from collections import Counter
+from typing import MutableMapping
+
+from streamer import events as ev
+from streamer import features
+from streamer.context import DELINQUENT_DPD, Context
+from streamer.labels import Labeler
+from streamer.model import Scorer, SnapshotRefused, load_snapshot
+from streamer.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
+from streamer.policy import RANK, Policy, alert_id
+from streamer.settings import Settings
+from streamer.state import BorrowerState
+from streamer.update import apply
+
+_UTC = dt.timezone.utc
+
+
+def iso(epoch: float) -> str:
+    """Epoch seconds -> RFC 3339 (UTC)."""
+    return dt.datetime.fromtimestamp(epoch, _UTC).isoformat().replace("+00:00", "Z")
+
+
+class Effects:
+    """What one message caused."""
+
+    __slots__ = ("outcome", "event_type", "alert", "score", "examples", "deadletter",
+                 "delinquency", "exposure")
+
+    def __init__(self, outcome: str, event_type: str = "unknown") -> None:
+        self.outcome = outcome  # ok | invalid | duplicate | late
+        self.event_type = event_type
+        self.alert: Alert | None = None
+        self.score: ScoreUpdate | None = None
+        self.examples: list[TrainingExample] = []
+        self.deadletter: DeadLetter | None = None
+        # (DPD before, DPD after) for the portfolio delinquency metrics
+        self.delinquency: tuple[int, int] | None = None
+        self.exposure: float = 0.0  # outstanding after the event (CNY)
+
+
+class Engine:
+    """Per-borrower state, context, the current scorer and the alert policy."""
+
+    def __init__(self, settings: Settings | None = None,
+                 states: MutableMapping[str, BorrowerState] | None = None,
+                 context: Context | None = None, scorer: Scorer | None = None) -> None:
+        self.settings = settings = settings or Settings()
+        self.states: MutableMapping[str, BorrowerState] = {} if states is None else states
+        self.context = context or Context()
+        self.scorer = scorer or Scorer.prior()
+        self.policy = Policy(settings.policy())
+        self.labeler = Labeler(settings.snapshot_interval_days, settings.label_horizon_days)
+        self.counts: Counter[tuple[str, str]] = Counter()  # (event type, outcome)
+        self.alerts: Counter[tuple[str, str]] = Counter()  # (tier, kind)
+        self.snapshots_refused = 0
+        self.watermark = 0.0  # newest event time accepted
+        self._clock = time.time
+
+    # -- model ---------------------------------------------------------------------------
+    def load_snapshot(self, blob: bytes) -> bool:
+        """Swap to a newer signed snapshot; refuse (and count) anything unverified."""
+        try:
+            version, contents = load_snapshot(blob, self.settings.model_key_bytes)
+        except SnapshotRefused:
+            self.snapshots_refused += 1
+            return False
+        if version > self.scorer.version:
+            self.scorer = Scorer.from_model(contents["model"], version)
+        return True
+
+    # -- events ----------------------------------------------------------------------------
+    def process_raw(self, raw: bytes | None, topic: str = "", partition: int = 0,
+                    offset: int = 0) -> Effects:
+        """Decode and process one message value; a bad one becomes a dead letter."""
+        try:
+            event = ev.decode(raw)
+            ts = event.epoch
+            horizon = max(self.watermark, self._clock()) + self.settings.max_future_s
+            if ts > horizon:
+                raise ev.InvalidEvent(
+                    f"ts {event.ts.isoformat()} is more than {self.settings.max_future_s:.0f} s "
+                    "ahead of the stream and the clock")
+        except ev.InvalidEvent as exc:
+            fx = Effects("invalid")
+            fx.deadletter = DeadLetter(
+                topic=topic, partition=partition, offset=offset,
+                raw=base64.b64encode(bytes(raw or b"")).decode(), error=str(exc))
+            self.counts[("unknown", "invalid")] += 1
+            return fx
+        return self.process(event, ts)
+
+    def process(self, event: ev.AnyEvent, ts: float | None = None) -> Effects:
+        """Process one decoded event."""
+        if ts is None:
+            ts = event.epoch
+        if ts > self.watermark:
+            self.watermark = ts
+        etype = event.__struct_config__.tag
+        if type(event) is ev.MacroIndicator:
+            self.context.apply_macro(event.scope, event.scope_id, event.name, event.value, ts)
+            self.counts[(etype, "ok")] += 1
+            return Effects("ok", etype)
+        return self._borrower_event(event, ts, etype)  # type: ignore[arg-type]
+
+    def _borrower_event(self, event: ev.BorrowerEvent, ts: float, etype: str) -> Effects:
+        bid = event.borrower_id
+        s = self.states.get(bid)
+        if s is None:
+            s = BorrowerState.new()
+        if s.seen(event.event_id):
+            self.counts[(etype, "duplicate")] += 1
+            return Effects("duplicate", etype)
+        late = ts < s.last_ts - self.settings.allowed_lateness_s
+        fx = Effects("late" if late else "ok", etype)
+        self.counts[(etype, fx.outcome)] += 1
+
+        dpd_before, counted_before = s.dpd_now, bool(s.segment)
+        apply(s, event, ts)
+        dpd = s.dpd_now
+        self._count_portfolio(s, counted_before, dpd_before, dpd)
+        if dpd != dpd_before:
+            fx.delinquency = (dpd_before, dpd)
+        fx.exposure = s.outstanding
+
+        now = s.last_ts  # a late event is judged as of the borrower's newest time
+        for m in self.labeler.mature(s, now, dpd):
+            fx.examples.append(TrainingExample(
+                borrower_id=bid, ts=iso(m.ts), label=m.label, score=m.score,
+                model_version=m.model_version, features=features.from_vector(m.vector)))
+
+        x = features.compute(s, self.context, now)
+        scorer = self.scorer
+        score = scorer.score(x)
+        s.score = score
+        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready)
+        if decision is not None:
+            fx.alert = self._alert(s, bid, event, x, score, decision.tier, decision.kind, dpd)
+            s.tier, s.tier_since = decision.tier, now
+        self.labeler.maybe_snapshot(s, now, score, scorer.version, features.to_vector(x))
+        self.states[bid] = s  # write back: a table store persists on assignment
+
+        fx.score = ScoreUpdate(borrower_id=bid, ts=event.ts.isoformat(), score=score,
+                               tier=s.tier, model_version=scorer.version)
+        return fx
+
+    def _count_portfolio(self, s: BorrowerState, counted_before: bool, dpd_before: int,
+                         dpd: int) -> None:
+        if not s.segment:
+            return  # the account is not open yet: not part of the book's denominators
+        ctx = self.context
+        was_bad = counted_before and dpd_before >= DELINQUENT_DPD
+        if not counted_before:
+            ctx.count_borrower(s.industry, s.region, 1)
+        is_bad = dpd >= DELINQUENT_DPD
+        if is_bad != was_bad:
+            ctx.count_delinquent(s.industry, s.region, 1 if is_bad else -1)
+
+    def _alert(self, s: BorrowerState, bid: str, event: ev.BorrowerEvent,
+               x: dict[str, float], score: float, tier: str, kind: str, dpd: int) -> Alert:
+        policy = self.policy
+        reasons = policy.reasons(self.scorer.contributions(x), kind)
+        if kind in ("raised", "escalated") and policy.floor(dpd) >= RANK[tier] \
+                and all(f != "dpd_now" for f, _, _ in reasons):
+            # A hard rule decided the tier: say so first.
+            reasons = [("dpd_now", x["dpd_now"], 0.0), *reasons[:policy.config.n_reasons - 1]]
+        action = policy.action(tier, reasons, dpd, bool(x["in_grace"] or x["plan_active"]))
+        self.alerts[(tier, kind)] += 1
+        return Alert(
+            alert_id=alert_id(bid, event.event_id, kind, tier), borrower_id=bid,
+            ts=event.ts.isoformat(), emitted_at=iso(self._clock()), kind=kind, tier=tier,
+            previous_tier=s.tier, score=score, model_version=self.scorer.version,
+            reasons=[Reason(f, round(v, 6), round(c, 6)) for f, v, c in reasons],
+            recommended_action=action, trigger_event_id=event.event_id)

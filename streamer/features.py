@@ -1,0 +1,126 @@
+"""Borrower state + context -> the model's features (pure; event time only).
+
+Every feature is a bounded, unit-free number, so a linear model can weigh them and a
+reason such as ``days_since_income = 2.1`` (months) reads plainly on an alert.
+
+>>> from streamer.context import Context
+>>> from streamer.state import BorrowerState
+>>> x = compute(BorrowerState.new(), Context(), now=0.0)
+>>> len(x) == len(FEATURES), x["utilization"], x["coverage"]
+(True, 0.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+
+from streamer.context import Context
+from streamer.state import (
+    CASH, DAY, DISCRETIONARY, DRAWN, DRAWS, DUE, ESSENTIAL, GAMBLING, HARSH, INCOME, MISSED,
+    OTHER_IN, OTHER_LOANS, PAID, PARTIAL, TRANSFER_OUT, BorrowerState,
+)
+
+MONTH = 30 * DAY
+# short/long ratio of a steady monthly income, averaged over the month (see `income_trend`)
+_STEADY_RATIO = 0.33
+
+FEATURES: tuple[str, ...] = (
+    # who the borrower is
+    "credit_score", "credit_score_missing", "prior_delinquencies", "seg_self_employed",
+    "seg_small_business", "seg_student", "seg_other", "limit_log", "tenure_years",
+    # income
+    "income_log", "income_trend", "days_since_income", "income_cv",
+    # spending
+    "spend_to_income", "essential_to_income", "gambling_share", "cash_share",
+    "other_loans_share", "discretionary_share",
+    # credit use
+    "utilization", "draws_30d", "drawn_to_income", "active_loans",
+    # repayment
+    "coverage", "paid_to_due", "partial_90d", "missed_90d", "overdue_episodes", "dpd_now",
+    "dpd_worst",
+    # the lender's actions
+    "in_grace", "plan_active", "harsh_90d",
+    # context
+    "industry_orders", "industry_raw_prices", "region_stress", "region_unemployment",
+    "industry_delinquency", "region_delinquency",
+)
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return lo if x < lo else hi if x > hi else x
+
+
+def compute(s: BorrowerState, ctx: Context, now: float) -> dict[str, float]:
+    """The feature dict of a borrower as of event time `now`."""
+    short, long = s.flows_at(now)
+    income_s, income_l = short[INCOME], long[INCOME]
+    inflow_l = income_l + long[OTHER_IN]
+    out_l = (long[ESSENTIAL] + long[DISCRETIONARY] + long[GAMBLING] + long[CASH]
+             + long[OTHER_LOANS] + long[TRANSFER_OUT])
+    tenure = (now - s.opened_at) if s.opened_at else 0.0
+    if s.last_income_ts:
+        since_income = now - s.last_income_ts
+    else:
+        since_income = tenure  # no income seen since the account opened
+    var = s.income_var
+    income_mean = var.mean.get()
+    income_cv = math.sqrt(max(var.get(), 0.0)) / income_mean if income_mean > 0 else 0.0
+    limit = s.credit_limit
+    worst = s.dpd_worst.get()
+    seg = s.segment
+    industry, region = s.industry, s.region
+    return {
+        "credit_score": (s.credit_score - 650) / 100.0 if s.credit_score else 0.0,
+        "credit_score_missing": 0.0 if s.credit_score else 1.0,
+        "prior_delinquencies": math.log1p(s.prior_delinquencies),
+        "seg_self_employed": 1.0 if seg == "self_employed" else 0.0,
+        "seg_small_business": 1.0 if seg == "small_business" else 0.0,
+        "seg_student": 1.0 if seg == "student" else 0.0,
+        "seg_other": 1.0 if seg == "other" else 0.0,
+        "limit_log": math.log10(limit) - 4.0 if limit > 0 else 0.0,
+        "tenure_years": _clip(tenure / (365 * DAY), 0.0, 3.0),
+        "income_log": math.log1p(income_s) / 10.0,
+        # < 0: the last month brought less than the last quarter's pace
+        "income_trend": _clip(income_s / income_l / _STEADY_RATIO - 1.0, -1.0, 2.0)
+        if income_l > 1.0 else 0.0,
+        "days_since_income": _clip(since_income / MONTH, 0.0, 6.0),
+        "income_cv": _clip(income_cv, 0.0, 3.0),
+        "spend_to_income": _clip(out_l / (inflow_l + 1.0), 0.0, 5.0),
+        "essential_to_income": _clip(long[ESSENTIAL] / (income_l + 1.0), 0.0, 5.0),
+        "gambling_share": long[GAMBLING] / (out_l + 1.0),
+        "cash_share": long[CASH] / (out_l + 1.0),
+        "other_loans_share": long[OTHER_LOANS] / (out_l + 1.0),
+        "discretionary_share": long[DISCRETIONARY] / (out_l + 1.0),
+        "utilization": _clip(s.outstanding / limit, 0.0, 2.0) if limit > 0 else 0.0,
+        "draws_30d": _clip(short[DRAWS], 0.0, 10.0),
+        "drawn_to_income": math.log1p(_clip(long[DRAWN] / (income_l + 1.0), 0.0, 50.0)),
+        "active_loans": float(min(len(s.loans), 10)),
+        "coverage": s.coverage.get() if s.coverage.window else 1.0,
+        "paid_to_due": _clip(long[PAID] / long[DUE], 0.0, 2.0) if long[DUE] > 1.0 else 1.0,
+        "partial_90d": _clip(long[PARTIAL], 0.0, 10.0),
+        "missed_90d": _clip(long[MISSED], 0.0, 10.0),
+        "overdue_episodes": math.log1p(s.episodes),
+        "dpd_now": _clip(s.dpd_now / 30.0, 0.0, 4.0),
+        "dpd_worst": _clip(worst / 30.0, 0.0, 4.0) if worst > 0 else 0.0,
+        "in_grace": 1.0 if s.grace_until > now else 0.0,
+        "plan_active": 1.0 if s.plan_active else 0.0,
+        "harsh_90d": _clip(long[HARSH], 0.0, 10.0),
+        "industry_orders": ctx.deviation("industry", industry, "orders_index"),
+        "industry_raw_prices": ctx.deviation("industry", industry, "raw_material_price_index"),
+        "region_stress": ctx.deviation("region", region, "stress_index"),
+        "region_unemployment": ctx.deviation("region", region, "unemployment_rate"),
+        "industry_delinquency": ctx.delinquency_rate("industry", industry),
+        "region_delinquency": ctx.delinquency_rate("region", region),
+    }
+
+
+def to_vector(x: dict[str, float]) -> bytes:
+    """Features -> compact float32 bytes in `FEATURES` order (pending snapshots)."""
+    return array("f", [x[name] for name in FEATURES]).tobytes()
+
+
+def from_vector(data: bytes) -> dict[str, float]:
+    values = array("f")
+    values.frombytes(data)
+    return dict(zip(FEATURES, values))

@@ -1,0 +1,80 @@
+"""What the service writes: alerts, score updates, dead letters and training examples.
+
+Like `events.py`, these types are the contract: `topics/schemas/` is generated from them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Tier = Literal["none", "watch", "high", "critical"]
+Kind = Literal["raised", "escalated", "de_escalated", "resolved"]
+Action = Literal["none", "reminder", "grace_period", "installment_plan", "escalate"]
+Probability = Annotated[float, Meta(ge=0, le=1)]
+
+
+class Reason(Struct, frozen=True):
+    feature: str
+    value: float
+    contribution: Annotated[float, Meta(description="signed: > 0 raises the risk")]
+
+
+class Alert(Struct, frozen=True, kw_only=True):
+    """A change of a borrower's tier; `alert_id` is the same on every redelivery."""
+
+    alert_id: str
+    borrower_id: str
+    ts: Annotated[str, Meta(description="event time of the trigger, RFC 3339")]
+    emitted_at: Annotated[str, Meta(description="wall clock, RFC 3339")]
+    kind: Kind
+    tier: Tier
+    previous_tier: Tier
+    score: Annotated[Probability, Meta(description="P(90+ DPD within 90 days)")]
+    model_version: int
+    reasons: list[Reason]
+    recommended_action: Action
+    trigger_event_id: str
+
+
+class ScoreUpdate(Struct, frozen=True, kw_only=True):
+    """The latest score of a borrower (compacted topic `risk.scores`)."""
+
+    borrower_id: str
+    ts: str
+    score: Probability
+    tier: Tier
+    model_version: int
+
+
+class DeadLetter(Struct, frozen=True, kw_only=True):
+    """A message that could not be decoded or validated, with why."""
+
+    topic: str
+    partition: int
+    offset: int
+    raw: Annotated[str, Meta(description="the message value, base64 (masked, see README)")]
+    error: str
+
+
+class TrainingExample(Struct, frozen=True, kw_only=True):
+    """A feature snapshot whose 90-day outcome is now known (`risk.training`)."""
+
+    borrower_id: str
+    ts: Annotated[str, Meta(description="event time of the snapshot")]
+    label: Literal[0, 1]
+    score: Annotated[Probability, Meta(description="the score given at snapshot time")]
+    model_version: int
+    features: dict[str, float]
+
+
+OUTPUT_TYPES: dict[str, type[Struct]] = {
+    "alert": Alert,
+    "score": ScoreUpdate,
+    "deadletter": DeadLetter,
+    "training_example": TrainingExample,
+}
+
+encode = msgspec.json.Encoder().encode

@@ -1,0 +1,133 @@
+"""Alert policy: a calibrated score becomes a tier; a change of tier becomes an alert.
+
+- Tiers `watch` / `high` / `critical` are entered at a score threshold and left only
+  when the score falls below a lower one (hysteresis), and no sooner than `cooldown_days`
+  of event time after the last change: a borrower does not flap with every event.
+- Hard rules set a floor whatever the model says: 30+ DPD is at least `high`, 60+ DPD
+  is `critical`; any DPD is at least `watch`.
+- The recommended action fits the cause: a temporary shock (income, industry, region)
+  gets an offer (grace period, installment plan), over-borrowing a plan, and only deep,
+  chronic delinquency is escalated.
+
+>>> p = Policy()
+>>> p.decide("none", 0.0, score=0.30, dpd=0, now=0.0, ready=True)
+Decision(tier='high', kind='raised')
+>>> p.decide("high", 0.0, score=0.18, dpd=0, now=86_400.0, ready=True) is None  # hysteresis
+True
+>>> p.decide("high", 0.0, score=0.01, dpd=0, now=86_400.0, ready=True) is None  # cooldown
+True
+>>> p.decide("high", 0.0, score=0.01, dpd=0, now=30 * 86_400.0, ready=True)
+Decision(tier='none', kind='resolved')
+>>> p.decide("watch", 0.0, score=0.01, dpd=35, now=0.0, ready=False)   # hard rule
+Decision(tier='high', kind='escalated')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import NamedTuple
+
+TIERS = ("none", "watch", "high", "critical")
+RANK = {t: i for i, t in enumerate(TIERS)}
+
+# What a feature says about *why* a borrower slides, for choosing the action.
+CAUSES: dict[str, str] = {
+    **dict.fromkeys(("income_log", "income_trend", "days_since_income", "income_cv",
+                     "industry_orders", "industry_raw_prices", "region_stress",
+                     "region_unemployment", "industry_delinquency", "region_delinquency",
+                     "essential_to_income"), "shock"),
+    **dict.fromkeys(("utilization", "draws_30d", "drawn_to_income", "active_loans",
+                     "other_loans_share", "spend_to_income"), "over_borrowing"),
+    **dict.fromkeys(("gambling_share", "cash_share", "discretionary_share",
+                     "prior_delinquencies", "partial_90d", "credit_score",
+                     "credit_score_missing"), "habits"),
+}
+
+
+class PolicyConfig(NamedTuple):
+    watch: float = 0.10
+    high: float = 0.25
+    critical: float = 0.50
+    hysteresis: float = 0.7  # a tier is left below hysteresis x its entry threshold
+    cooldown_days: float = 14.0
+    high_dpd: int = 30
+    critical_dpd: int = 60
+    n_reasons: int = 3
+
+
+class Decision(NamedTuple):
+    tier: str
+    kind: str
+
+
+class Policy:
+    def __init__(self, config: PolicyConfig | None = None) -> None:
+        self.config = c = config or PolicyConfig()
+        if not 0 < c.watch < c.high < c.critical < 1:
+            raise ValueError("alert thresholds must satisfy 0 < watch < high < critical < 1")
+        self._enter = (0.0, c.watch, c.high, c.critical)
+        self._cooldown = c.cooldown_days * 86_400.0
+
+    def floor(self, dpd: int) -> int:
+        c = self.config
+        return 3 if dpd >= c.critical_dpd else 2 if dpd >= c.high_dpd else 1 if dpd > 0 else 0
+
+    def decide(self, tier: str, since: float, score: float, dpd: int, now: float,
+               ready: bool) -> Decision | None:
+        """The new tier and the alert kind, or None when the tier stays."""
+        current = RANK[tier]
+        floor = self.floor(dpd)
+        by_score = 0
+        if ready:
+            for rank in (3, 2, 1):
+                if score >= self._enter[rank]:
+                    by_score = rank
+                    break
+        target = max(floor, by_score)
+        if target > current:
+            return Decision(TIERS[target], "raised" if current == 0 else "escalated")
+        if target == current:
+            return None
+        # Going down: only below the hysteresis band and after the cooldown.
+        if current > floor and ready and score >= self._enter[current] * self.config.hysteresis:
+            return None
+        if now - since < self._cooldown:
+            return None
+        return Decision(TIERS[target], "resolved" if target == 0 else "de_escalated")
+
+    def reasons(self, contributions: list[tuple[str, float, float]], kind: str
+                ) -> list[tuple[str, float, float]]:
+        """Top contributions: risk-raising ones for a rise, risk-lowering ones for a fall."""
+        n = self.config.n_reasons
+        if kind in ("raised", "escalated"):
+            return contributions[:n]
+        return contributions[::-1][:n]
+
+    def action(self, tier: str, reasons: list[tuple[str, float, float]], dpd: int,
+               offer_active: bool) -> str:
+        """The humane next step for the collections team."""
+        if tier == "none":
+            return "none"
+        if tier == "watch":
+            return "reminder"
+        deep = tier == "critical" and dpd >= self.config.critical_dpd
+        if offer_active:  # a grace period or plan is already running: let it work
+            return "escalate" if deep else "reminder"
+        causes = [CAUSES.get(f, "delinquency") for f, _, c in reasons if c > 0]
+        cause = next((c for c in causes if c != "delinquency"), "delinquency")
+        if cause == "shock":
+            return "grace_period" if dpd < self.config.high_dpd else "installment_plan"
+        if cause == "over_borrowing":
+            return "installment_plan"
+        if cause == "habits":
+            return "escalate" if deep else "reminder"
+        return "escalate" if deep else "installment_plan"
+
+
+def alert_id(borrower_id: str, trigger_event_id: str, kind: str, tier: str) -> str:
+    """Deterministic: the same trigger gives the same id on every (re)delivery."""
+    digest = hashlib.blake2b(
+        f"{borrower_id}\x1f{trigger_event_id}\x1f{kind}\x1f{tier}".encode(), digest_size=16
+    ).digest()
+    return str(uuid.UUID(bytes=digest))

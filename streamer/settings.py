@@ -1,0 +1,141 @@
+"""Every setting of streamer, read from the environment, with its documented default.
+
+`Settings.from_env()` is the only place that reads `STREAMER_*` variables. A bad value
+raises :class:`SettingsError` with one line naming the variable, what was wrong and the
+expected form; the CLI prints it and exits 2.
+
+| variable | default | meaning |
+|---|---|---|
+| STREAMER_BOOTSTRAP_SERVERS | 127.0.0.1:9092 | Kafka bootstrap servers, comma-separated |
+| STREAMER_SECURITY_PROTOCOL | PLAINTEXT | PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL |
+| STREAMER_SASL_MECHANISM | SCRAM-SHA-512 | SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN |
+| STREAMER_SASL_USERNAME / STREAMER_SASL_PASSWORD | (empty) | SASL credentials |
+| STREAMER_SSL_CAFILE | (empty) | CA bundle that signed the brokers' certificates |
+| STREAMER_PROFILE | development | `production` refuses PLAINTEXT and a missing model key |
+| STREAMER_APP_ID | streamer | Faust app id: consumer group and changelog topic prefix |
+| STREAMER_STORE | memory:// | table store: memory:// or rocksdb:// |
+| STREAMER_DATA_DIR | ./var/streamer | the worker's data directory (RocksDB) |
+| STREAMER_PARTITIONS | 4 | partitions of the input and table topics |
+| STREAMER_PROCESSING_GUARANTEE | at_least_once | at_least_once or exactly_once |
+| STREAMER_METRICS_ADDR | 127.0.0.1:9400 | host:port of the Prometheus /metrics endpoint |
+| STREAMER_WEB_HOST / STREAMER_WEB_PORT | 127.0.0.1 / 6066 | Faust's web server |
+| STREAMER_MODEL_KEY | (empty) | HMAC key that signs and verifies model snapshots |
+| STREAMER_SNAPSHOT_INTERVAL_DAYS | 7 | at most one pending feature snapshot per borrower per interval |
+| STREAMER_LABEL_HORIZON_DAYS | 90 | "reaches 90+ DPD within" this many days |
+| STREAMER_PUBLISH_EVERY | 2000 | training examples between two model snapshots |
+| STREAMER_ALLOWED_LATENESS_S | 86400 | events older than the borrower's newest by more are counted late |
+| STREAMER_MAX_FUTURE_S | 604800 | events further ahead of the stream and the clock are refused |
+| STREAMER_TIER_WATCH / _HIGH / _CRITICAL | 0.10 / 0.25 / 0.50 | score thresholds of the tiers |
+| STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+from streamer.policy import PolicyConfig
+
+
+class SettingsError(ValueError):
+    """A setting with a bad value: the message is one line saying how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: str = ""
+    ssl_cafile: str = ""
+    profile: str = "development"
+    app_id: str = "streamer"
+    store: str = "memory://"
+    data_dir: str = "./var/streamer"
+    partitions: int = 4
+    processing_guarantee: str = "at_least_once"
+    metrics_addr: str = "127.0.0.1:9400"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    model_key: str = ""
+    snapshot_interval_days: float = 7.0
+    label_horizon_days: float = 90.0
+    publish_every: int = 2000
+    allowed_lateness_s: float = 86_400.0
+    max_future_s: float = 7 * 86_400.0
+    tier_watch: float = 0.10
+    tier_high: float = 0.25
+    tier_critical: float = 0.50
+    cooldown_days: float = 14.0
+
+    _CHOICES = {
+        "security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        "sasl_mechanism": ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"),
+        "profile": ("development", "production"),
+        "processing_guarantee": ("at_least_once", "exactly_once"),
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = "STREAMER_" + f.name.upper()
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw) if kind is not str else raw
+            except ValueError:
+                raise SettingsError(
+                    f"{name}={raw!r} is not a valid {kind.__name__}; "
+                    f"set it like {name}={f.default}") from None
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        for name, allowed in self._CHOICES.items():
+            if getattr(self, name) not in allowed:
+                raise SettingsError(
+                    f"STREAMER_{name.upper()}={getattr(self, name)!r} is not one of "
+                    + ", ".join(allowed))
+        for name in ("partitions", "publish_every", "snapshot_interval_days",
+                     "label_horizon_days"):
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"STREAMER_{name.upper()} must be > 0")
+        if not self.store.startswith(("memory://", "rocksdb://")):
+            raise SettingsError(
+                f"STREAMER_STORE={self.store!r}: use memory:// (tests) or rocksdb:// (production)")
+        if ":" not in self.metrics_addr:
+            raise SettingsError(
+                f"STREAMER_METRICS_ADDR={self.metrics_addr!r}: use host:port, e.g. 127.0.0.1:9400")
+        try:
+            self.policy()
+        except ValueError as exc:
+            raise SettingsError(f"STREAMER_TIER_*: {exc}") from None
+        if self.profile == "production":
+            if self.security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+                raise SettingsError(
+                    "STREAMER_PROFILE=production refuses an unencrypted connection: "
+                    "set STREAMER_SECURITY_PROTOCOL=SASL_SSL (or SSL)")
+            if len(self.model_key) < 32:
+                raise SettingsError(
+                    "STREAMER_PROFILE=production needs STREAMER_MODEL_KEY of 32+ characters")
+
+    def policy(self) -> PolicyConfig:
+        from streamer.policy import Policy
+
+        config = PolicyConfig(watch=self.tier_watch, high=self.tier_high,
+                              critical=self.tier_critical, cooldown_days=self.cooldown_days)
+        Policy(config)  # validates the thresholds
+        return config
+
+    @property
+    def model_key_bytes(self) -> bytes:
+        # Development runs sign with a fixed, public key; production requires a real one.
+        return (self.model_key or "streamer-development-key-not-secret").encode()

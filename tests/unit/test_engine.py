@@ -1,0 +1,174 @@
+"""The engine: dedupe, lateness, labels, tiers, reasons, actions, snapshots, dead letters."""
+
+from __future__ import annotations
+
+import base64
+
+from streamer.engine import Engine
+from streamer.features import FEATURES
+from streamer.model import RiskModel, Scorer, sign
+from streamer.settings import Settings
+from tests.conftest import event, opened, raw
+
+KEY = Settings().model_key_bytes
+
+
+def stress_scorer(version: int = 5) -> Scorer:
+    """A hand-made linear scorer: falling industry orders and high utilization are risky."""
+    coef = {"industry_orders": -8.0, "utilization": 3.0}
+    means = {"industry_orders": 0.0, "utilization": 0.0}
+    return Scorer(version, coef, means, intercept=-4.0)
+
+
+def feed(engine: Engine, *events_: dict):
+    return [engine.process_raw(raw(e)) for e in events_]
+
+
+def test_duplicate_event_id_is_skipped_and_changes_nothing():
+    engine = Engine()
+    e = event("overdue_status", 5, loan_id="L1", days_past_due=35, overdue_amount=100)
+    first, second = feed(engine, e, e)
+    assert first.outcome == "ok" and first.alert is not None
+    assert second.outcome == "duplicate" and second.alert is None and second.score is None
+    assert engine.counts[("overdue_status", "duplicate")] == 1
+    assert engine.states["b1"].episodes == 1
+
+
+def test_late_event_is_counted_late_and_still_applied():
+    engine = Engine(Settings(allowed_lateness_s=3600))
+    fx = feed(engine,
+              event("transaction", 10, amount=100, direction="in", category="salary"),
+              event("transaction", 9, amount=50, direction="in", category="salary"))
+    assert [f.outcome for f in fx] == ["ok", "late"]
+    assert engine.states["b1"].income_var.mean.n == 2
+
+
+def test_hard_rule_raises_then_escalates_then_resolves_after_cooldown():
+    engine = Engine(Settings(cooldown_days=14))
+    fx = feed(engine,
+              opened(),
+              event("overdue_status", 1, loan_id="L1", days_past_due=5, overdue_amount=10),
+              event("overdue_status", 26, loan_id="L1", days_past_due=30, overdue_amount=10),
+              event("overdue_status", 27, loan_id="L1", days_past_due=31, overdue_amount=10),
+              event("overdue_status", 30, loan_id="L1", days_past_due=0, overdue_amount=0),
+              event("transaction", 35, amount=5, direction="out", category="groceries"),
+              event("transaction", 41, amount=5, direction="out", category="groceries"))
+    kinds = [(f.alert.kind, f.alert.tier) if f.alert else None for f in fx]
+    assert kinds == [None, ("raised", "watch"), ("escalated", "high"), None, None, None,
+                     ("resolved", "none")]
+    resolved = fx[-1].alert
+    assert resolved.previous_tier == "high" and resolved.recommended_action == "none"
+    assert fx[2].alert.reasons[0].feature == "dpd_now"
+
+
+def test_score_tiers_have_hysteresis():
+    engine = Engine(Settings(cooldown_days=14), scorer=stress_scorer())
+    macro = lambda d, v: event("macro_indicator", d, borrower=None, scope="industry",  # noqa: E731
+                               scope_id="manufacturing", name="orders_index", value=v)
+    touch = lambda d: event("transaction", d, amount=5, direction="out", category="groceries")  # noqa: E731
+    fx = feed(engine, macro(0, 100), opened(industry="manufacturing"), macro(1, 55), touch(2))
+    assert (fx[-1].alert.kind, fx[-1].alert.tier) == ("raised", "high")
+    # Orders recover a little: the score falls below `high`'s entry (0.25) but stays
+    # inside its hysteresis band (0.7 x 0.25): no alert, even after the cooldown.
+    fx = feed(engine, macro(40, 63), touch(41))
+    s = engine.states["b1"]
+    assert 0.175 <= s.score < 0.25 and fx[-1].alert is None and s.tier == "high"
+    # A real recovery leaves the tier.
+    fx = feed(engine, macro(80, 95), touch(81))
+    assert (fx[-1].alert.kind, fx[-1].alert.tier) == ("resolved", "none")
+
+
+def test_reasons_are_the_signed_top_contributions_and_the_action_fits_the_cause():
+    engine = Engine(scorer=stress_scorer())
+    fx = feed(engine,
+              event("macro_indicator", 0, borrower=None, scope="industry",
+                    scope_id="manufacturing", name="orders_index", value=100),
+              opened(industry="manufacturing", credit_limit=10000),
+              event("macro_indicator", 1, borrower=None, scope="industry",
+                    scope_id="manufacturing", name="orders_index", value=50),
+              event("transaction", 2, amount=5, direction="out", category="groceries"))
+    alert = fx[-1].alert
+    top = alert.reasons[0]
+    assert top.feature == "industry_orders" and top.value < 0 and top.contribution > 0
+    contributions = [r.contribution for r in alert.reasons]
+    assert contributions == sorted(contributions, reverse=True)
+    assert alert.recommended_action == "grace_period"  # a shock, not yet overdue: an offer
+    assert alert.model_version == 5
+
+
+def test_alert_ids_are_deterministic_across_engines():
+    evs = [opened(), event("overdue_status", 3, loan_id="L1", days_past_due=31,
+                           overdue_amount=9, event_id="fixed-1")]
+    a = feed(Engine(), *evs)[-1].alert
+    b = feed(Engine(), *evs)[-1].alert
+    assert a.alert_id == b.alert_id
+    assert a.alert_id != feed(Engine(), opened(), event(
+        "overdue_status", 3, loan_id="L1", days_past_due=31, overdue_amount=9,
+        event_id="fixed-2"))[-1].alert.alert_id
+
+
+def test_labels_mature_negative_after_horizon_and_positive_on_default():
+    engine = Engine(Settings(snapshot_interval_days=7, label_horizon_days=90))
+    fx = feed(engine, opened(),
+              *[event("transaction", d, amount=100, direction="in", category="salary")
+                for d in range(0, 130, 10)])
+    negatives = [x for f in fx for x in f.examples]
+    assert negatives and all(x.label == 0 for x in negatives)
+    assert negatives[0].ts == "2026-01-01T00:00:00Z"
+    assert set(negatives[0].features) == set(FEATURES)
+    pending_before = len(engine.states["b1"].pending)
+    fx = feed(engine, event("overdue_status", 120, loan_id="L1", days_past_due=90,
+                            overdue_amount=500))
+    positives = fx[0].examples
+    assert len(positives) == pending_before and all(x.label == 1 for x in positives)
+    # While at 90+ DPD no new snapshot is taken.
+    feed(engine, event("transaction", 140, amount=1, direction="out", category="other"))
+    assert engine.states["b1"].pending == []
+
+
+def test_forged_or_unsigned_snapshots_are_refused_and_the_model_kept():
+    engine = Engine(scorer=stress_scorer(version=5))
+    model = RiskModel()
+    good = sign(model.dumps(version=9), KEY)
+    forged = sign(model.dumps(version=10), b"not-the-key-" * 3)
+    assert not engine.load_snapshot(forged)
+    assert not engine.load_snapshot(model.dumps(version=11))  # unsigned pickle
+    assert not engine.load_snapshot(good[:-3] + b"evil")
+    assert engine.snapshots_refused == 3 and engine.scorer.version == 5
+    assert engine.load_snapshot(good) and engine.scorer.version == 9
+    assert engine.load_snapshot(sign(model.dumps(version=7), KEY))  # older: verified, ignored
+    assert engine.scorer.version == 9
+
+
+def test_bad_message_becomes_a_dead_letter_and_the_stream_goes_on():
+    engine = Engine()
+    bad = b'{"event_id":"x","type":"payment","borrower_id":"b1"}'
+    fx = engine.process_raw(bad, "credit.repayments", 2, 41)
+    dl = fx.deadletter
+    assert fx.outcome == "invalid"
+    assert (dl.topic, dl.partition, dl.offset) == ("credit.repayments", 2, 41)
+    assert base64.b64decode(dl.raw) == bad and "missing required field" in dl.error
+    ok = engine.process_raw(raw(opened()))
+    assert ok.outcome == "ok" and engine.counts[("unknown", "invalid")] == 1
+
+
+def test_events_far_in_the_future_are_refused():
+    engine = Engine()
+    engine._clock = lambda: 1_767_225_600.0  # 2026-01-01
+    fx = engine.process_raw(raw({**opened(), "ts": "2036-01-01T00:00:00Z"}))
+    assert fx.outcome == "invalid" and "ahead of the stream" in fx.deadletter.error
+    assert engine.process_raw(raw(opened())).outcome == "ok"
+
+
+def test_portfolio_delinquency_rate_follows_borrowers():
+    engine = Engine()
+    before = engine.context.delinquency_rate("industry", "retail")
+    feed(engine, *[opened(f"b{i}") for i in range(20)],
+         *[event("overdue_status", 40, borrower=f"b{i}", loan_id="L", days_past_due=31,
+                 overdue_amount=1) for i in range(10)])
+    during = engine.context.delinquency_rate("industry", "retail")
+    feed(engine, *[event("overdue_status", 50, borrower=f"b{i}", loan_id="L", days_past_due=0,
+                         overdue_amount=0) for i in range(10)])
+    after = engine.context.delinquency_rate("industry", "retail")
+    assert during > 0.1 > before and after < during
+    assert engine.context.portfolio[("industry", "retail")] == [20, 0]

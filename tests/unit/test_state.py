@@ -1,0 +1,106 @@
+"""Per-borrower state: updates, decayed flows, exact and compact round trip."""
+
+from __future__ import annotations
+
+import math
+
+from streamer.events import decode
+from streamer.state import DAY, INCOME, LONG, SHORT, BorrowerState
+from streamer.update import apply
+from tests.conftest import event, opened, raw
+
+
+def build(*events_: dict) -> BorrowerState:
+    s = BorrowerState.new()
+    for e in events_:
+        apply(s, decode(raw(e)))
+    return s
+
+
+def busy_state() -> BorrowerState:
+    return build(
+        opened(credit_limit=30000, segment="self_employed", credit_score=610,
+               prior_delinquencies=2),
+        event("transaction", 1, amount=12000, direction="in", category="business_income"),
+        event("transaction", 2, amount=800, direction="out", category="gambling"),
+        event("loan_drawn", 3, loan_id="L1", principal=10000, term_months=6,
+              daily_rate=0.0005, method="equal_installment"),
+        event("installment_due", 30, loan_id="L1", installment_no=1, due_date="2026-02-02",
+              amount_due=1800),
+        event("payment", 32, loan_id="L1", amount=600, installment_no=1),
+        event("installment_due", 60, loan_id="L1", installment_no=2, due_date="2026-03-03",
+              amount_due=1800),
+        event("overdue_status", 70, loan_id="L1", days_past_due=8, overdue_amount=3000),
+        event("collection_action", 71, action="grace_period", until="2026-04-01"),
+    )
+
+
+def test_state_round_trips_exactly_and_compactly():
+    s = busy_state()
+    data = s.dumps()
+    back = BorrowerState.loads(data)
+    assert back == s and back.dumps() == data
+    assert back.coverage.get() == s.coverage.get() == 600 / 1800
+    assert back.income_var.mean.get() == 12000
+    assert back.loans["L1"].dpd == 8
+    assert back.flow(INCOME, LONG, 80 * DAY + 1_767_225_600) == s.flow(
+        INCOME, LONG, 80 * DAY + 1_767_225_600)
+    assert len(data) < 800, len(data)
+
+
+def test_updates_follow_the_events():
+    s = busy_state()
+    assert s.segment == "self_employed" and s.credit_limit == 30000
+    assert s.outstanding == 10000 - 600
+    assert s.dpd_now == 8 and s.dpd_worst.get() == 8 and s.episodes == 1
+    assert s.grace_until > s.last_ts
+
+
+def test_cure_and_repeat_episodes_are_counted():
+    s = build(
+        event("overdue_status", 10, loan_id="L1", days_past_due=3, overdue_amount=10),
+        event("overdue_status", 12, loan_id="L1", days_past_due=0, overdue_amount=0),
+        event("overdue_status", 40, loan_id="L1", days_past_due=1, overdue_amount=10),
+    )
+    assert s.episodes == 2 and s.dpd_now == 1 and s.dpd_worst.get() == 3
+
+
+def test_an_older_overdue_status_does_not_override_a_newer_one():
+    s = build(
+        event("overdue_status", 20, loan_id="L1", days_past_due=20, overdue_amount=10),
+        event("overdue_status", 19, loan_id="L1", days_past_due=19, overdue_amount=10),
+    )
+    assert s.dpd_now == 20
+
+
+def test_flows_decay_with_event_time_and_do_not_depend_on_order():
+    a = build(event("transaction", 0, amount=1000, direction="in", category="salary"),
+              event("transaction", 30, amount=1000, direction="in", category="salary"))
+    b = build(event("transaction", 30, amount=1000, direction="in", category="salary"),
+              event("transaction", 0, amount=1000, direction="in", category="salary"))
+    now = 1_767_225_600 + 30 * DAY
+    assert math.isclose(a.flow(INCOME, SHORT, now), 1500.0)
+    assert math.isclose(a.flow(INCOME, SHORT, now), b.flow(INCOME, SHORT, now))
+    assert math.isclose(a.flow(INCOME, LONG, now), 1000 + 1000 * 2 ** (-1 / 3))
+
+
+def test_flows_survive_years_of_event_time():
+    s = BorrowerState.new()
+    for year in range(30):  # past the rebase point, no overflow
+        s.add(INCOME, 100.0, year * 365 * DAY)
+    assert math.isfinite(s.flow(INCOME, SHORT, 29 * 365 * DAY))
+    assert math.isclose(s.flow(INCOME, SHORT, 29 * 365 * DAY), 100.0, rel_tol=1e-3)
+
+
+def test_dedupe_ring_remembers_recent_ids():
+    s = BorrowerState.new()
+    assert not s.seen("e1") and s.seen("e1")
+    for i in range(100):
+        s.seen(f"x{i}")
+    assert not s.seen("e1")  # forgotten after the ring filled up
+    assert BorrowerState.loads(s.dumps()).seen("x99")
+
+
+def test_unknown_category_counts_as_other_spending():
+    s = build(event("transaction", 1, amount=50, direction="out", category="crypto"))
+    assert s.flow(3, SHORT, s.last_ts) == 50  # DISCRETIONARY, where `other` goes
