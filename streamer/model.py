@@ -71,20 +71,26 @@ class Calibrator:
     It learns from each example *before* the base model does (progressive), so it maps
     what the model says on unseen borrowers to how often they default.
 
-    >>> c = Calibrator()
+    >>> c = Calibrator(lr=0.01, warmup=0)
     >>> for _ in range(2000):
     ...     c.learn_one(0.5, False); c.learn_one(0.5, False); c.learn_one(0.5, True)
     >>> round(c.transform(0.5), 2)   # a raw 0.5 turned out to mean 1 in 3
     0.33
     """
 
-    def __init__(self, lr: float = 0.01) -> None:
+    def __init__(self, lr: float = 0.005, warmup: int = 1000) -> None:
         self.a, self.b, self.lr = 1.0, 0.0, lr
+        # The first examples meet a base model that is still far from its fit; learning
+        # the mapping from them would only teach the calibrator the base's infancy.
+        self.warmup, self.n = warmup, 0
 
     def transform(self, p: float) -> float:
         return _sigmoid(self.a * _logit(p) + self.b)
 
     def learn_one(self, p: float, y: bool) -> None:
+        self.n += 1
+        if self.n <= self.warmup:
+            return
         z = _logit(p)
         err = _sigmoid(self.a * z + self.b) - (1.0 if y else 0.0)
         self.a -= self.lr * err * z

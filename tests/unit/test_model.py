@@ -1,0 +1,149 @@
+"""Model layer: compiled scorer equals River, calibration, trainer snapshots and signatures."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from streamer.model import (
+    Calibrator, RiskModel, Scorer, SnapshotRefused, load_snapshot, sign,
+)
+from streamer.policy import Policy, PolicyConfig, alert_id
+from streamer.trainer import Trainer
+
+KEY = b"test-key-" * 4
+
+
+def examples(n: int, seed: int = 3):
+    rng = random.Random(seed)
+    for _ in range(n):
+        x = {"a": rng.gauss(0, 1), "b": rng.gauss(2, 3), "c": rng.random()}
+        p = 1 / (1 + math.exp(-(-3 + 1.5 * x["a"] + 0.3 * x["b"])))
+        yield x, rng.random() < p
+
+
+def test_compiled_scorer_gives_the_same_probability_as_the_river_model():
+    model = RiskModel()
+    for x, y in examples(3000):
+        model.learn_one(x, y)
+    scorer = Scorer.from_model(model, version=1)
+    for x, _ in examples(50, seed=9):
+        assert math.isclose(scorer.score(x), model.predict_proba_one(x), rel_tol=1e-9,
+                            abs_tol=1e-12)
+
+
+def test_scorer_is_not_ready_before_enough_outcomes():
+    model = RiskModel()
+    for x, y in list(examples(100)):
+        model.learn_one(x, y)
+    assert not Scorer.from_model(model, 1).ready
+    for x, y in examples(3000):
+        model.learn_one(x, y)
+    assert Scorer.from_model(model, 2).ready
+
+
+def test_calibrated_scores_match_observed_rates():
+    model = RiskModel()
+    data = list(examples(20000))
+    for x, y in data[:15000]:
+        model.learn_one(x, y)
+    held = data[15000:]
+    scores = [model.predict_proba_one(x) for x, _ in held]
+    mean_score = sum(scores) / len(scores)
+    rate = sum(y for _, y in held) / len(held)
+    assert abs(mean_score - rate) < 0.04, (mean_score, rate)
+    # and ranked: the riskiest fifth defaults far more often than the rest
+    ranked = sorted(zip(scores, (y for _, y in held)), reverse=True)
+    top = ranked[: len(ranked) // 5]
+    assert sum(y for _, y in top) / len(top) > 2.5 * rate
+
+
+def test_contributions_sum_to_the_logit_and_are_sorted():
+    scorer = Scorer(3, {"a": 2.0, "b": -1.0}, {"a": 0.5, "b": 1.0}, intercept=-1.0)
+    x = {"a": 1.5, "b": 3.0}
+    contrib = scorer.contributions(x)
+    assert [f for f, _, _ in contrib] == ["a", "b"]
+    assert contrib[0][2] == 2.0 and contrib[1][2] == -2.0
+    logit = -1.0 + sum(c for _, _, c in contrib)
+    assert math.isclose(scorer.score(x), 1 / (1 + math.exp(-logit)))
+
+
+def test_calibrator_learns_an_offset():
+    c = Calibrator(warmup=0)
+    for _ in range(5000):
+        c.learn_one(0.2, False)
+        c.learn_one(0.2, False)
+        c.learn_one(0.2, False)
+        c.learn_one(0.2, True)
+    assert abs(c.transform(0.2) - 0.25) < 0.02
+
+
+def test_trainer_publishes_signed_snapshots_and_resumes():
+    t = Trainer(KEY, publish_every=500)
+    blobs = [b for x, y in examples(1500) if (b := t.learn(x, y)) is not None]
+    assert len(blobs) == 3 and t.version == 3
+    version, contents = load_snapshot(blobs[-1], KEY)
+    assert version == 3 and contents["model"].n_learned == 1500
+    assert b"test-key" not in blobs[-1]  # the key never travels in a snapshot
+    resumed = Trainer.restore(blobs[-1], KEY)
+    assert resumed.examples == 1500 and resumed.version == 3 and resumed.key == KEY
+    q = t.quality["champion"]
+    assert 0.7 < q.auc <= 1.0 and q.logloss > 0 and 0 < q.brier < 0.25
+    assert t.quality["challenger"].n == 1500
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda b: b[:20] + bytes([b[20] ^ 1]) + b[21:],  # signature bit flipped
+    lambda b: b[:-1] + bytes([b[-1] ^ 1]),  # payload bit flipped
+    lambda b: b[len(b"STRMSNAP1") + 32:],  # signature stripped
+    lambda b: b"",
+])
+def test_tampered_snapshots_are_refused(mutate):
+    blob = sign(RiskModel().dumps(version=1), KEY)
+    with pytest.raises(SnapshotRefused):
+        load_snapshot(mutate(blob), KEY)
+
+
+def test_wrong_key_is_refused():
+    with pytest.raises(SnapshotRefused):
+        load_snapshot(sign(RiskModel().dumps(version=1), KEY), b"another-key")
+
+
+def test_policy_rejects_unordered_thresholds():
+    with pytest.raises(ValueError):
+        Policy(PolicyConfig(watch=0.3, high=0.2, critical=0.5))
+
+
+def test_policy_escalates_immediately_but_steps_down_only_after_cooldown():
+    p = Policy(PolicyConfig(cooldown_days=10))
+    day = 86_400.0
+    assert p.decide("watch", 0.0, 0.6, 0, 0.5 * day, True).tier == "critical"
+    assert p.decide("critical", 0.0, 0.28, 0, 5 * day, True) is None
+    assert p.decide("critical", 0.0, 0.28, 0, 11 * day, True) == ("high", "de_escalated")
+    # a DPD floor holds the tier whatever the score
+    assert p.decide("critical", 0.0, 0.01, 65, 30 * day, True) is None
+    assert p.decide("critical", 0.0, 0.01, 40, 30 * day, True) == ("high", "de_escalated")
+
+
+@pytest.mark.parametrize("tier, reasons, dpd, offer, expected", [
+    ("watch", [("utilization", 1.0, 1.0)], 0, False, "reminder"),
+    ("high", [("income_trend", -0.8, 1.2)], 0, False, "grace_period"),
+    ("high", [("dpd_now", 1.1, 0.0), ("industry_orders", -0.3, 0.9)], 33, False,
+     "installment_plan"),
+    ("high", [("utilization", 1.6, 1.0)], 0, False, "installment_plan"),
+    ("critical", [("gambling_share", 0.4, 1.0)], 70, False, "escalate"),
+    ("critical", [("dpd_now", 2.5, 2.0)], 75, False, "escalate"),
+    ("critical", [("income_trend", -0.9, 2.0)], 75, True, "escalate"),
+    ("high", [("income_trend", -0.9, 2.0)], 10, True, "reminder"),
+    ("none", [], 0, False, "none"),
+])
+def test_action_fits_the_cause(tier, reasons, dpd, offer, expected):
+    assert Policy().action(tier, reasons, dpd, offer) == expected
+
+
+def test_alert_id_is_a_stable_uuid():
+    a = alert_id("b1", "e1", "raised", "high")
+    assert a == alert_id("b1", "e1", "raised", "high") and len(a) == 36
+    assert a != alert_id("b1", "e1", "raised", "watch")
