@@ -16,6 +16,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("streamer.replay", "run the engine over a JSONL file of contract-v1 events"),
     "simulate": ("streamer.simulate.command", "generate a synthetic portfolio (JSONL or Kafka)"),
     "evaluate": ("streamer.evaluate", "early-warning quality figures from replay's outputs"),
+    "topics": ("streamer.topics", "create the topics of topics/topics.yaml on a Kafka cluster"),
+    "worker": ("streamer.worker", "run a Faust worker: the production entry point"),
+    "demo": ("streamer.demo", "one-command demo: embedded broker, simulator, worker, alerts"),
 }
 
 
@@ -28,24 +31,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported (the others may need extras)."""
     parser = _Parser(prog="streamer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(p)
-        p.set_defaults(_module=module)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            p.set_defaults(_module=module)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(command).parse_args(argv)
         return int(args._module.run(args) or 0)
-    except UsageError as exc:
-        print(exc, file=sys.stderr)
+    except (UsageError, ValueError) as exc:  # SettingsError is a ValueError
+        prefix = "" if isinstance(exc, UsageError) else f"streamer {command}: "
+        print(f"{prefix}{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The newcomer's entry point; every command does its own set-up.
+#   ./dev.sh demo [ARGS]   the end-to-end demo (see `streamer demo --help`)
+#   ./dev.sh test [ARGS]   the test suite (unit, contract, integration on a real Apache Kafka)
+#   ./dev.sh setup         only create .venv and install streamer with its extras
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${STREAMER_VENV:-.venv}
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+  fi
+  if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+    "$VENV/bin/pip" install -q --upgrade pip
+    "$VENV/bin/pip" install -q -e ".[runtime,evaluate,dev]"
+    touch "$VENV/.installed"
+  fi
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  demo) setup; exec "$VENV/bin/streamer" demo "$@" ;;
+  test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
+  *) echo "usage: ./dev.sh demo|test|setup [ARGS]" >&2; exit 2 ;;
+esac
