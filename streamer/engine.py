@@ -151,7 +151,7 @@ class Engine:
                 borrower_id=bid, ts=iso(m.ts), label=m.label, score=m.score,
                 model_version=m.model_version, features=features.from_vector(m.vector)))
 
-        x = features.compute(s, self.context, now)
+        x = features.compute(s, self.context, now, dpd)
         scorer = self.scorer
         score = scorer.score(x)
         s.score = score
@@ -159,7 +159,8 @@ class Engine:
         if decision is not None:
             fx.alert = self._alert(s, bid, event, x, score, decision.tier, decision.kind, dpd)
             s.tier, s.tier_since = decision.tier, now
-        self.labeler.maybe_snapshot(s, now, score, scorer.version, features.to_vector(x))
+        if self.labeler.due(s, now):
+            self.labeler.maybe_snapshot(s, now, score, scorer.version, features.to_vector(x))
         self.states[bid] = s  # write back: a table store persists on assignment
 
         fx.score = ScoreUpdate(borrower_id=bid, ts=event.ts.isoformat(), score=score,

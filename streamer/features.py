@@ -51,8 +51,11 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else hi if x > hi else x
 
 
-def compute(s: BorrowerState, ctx: Context, now: float) -> dict[str, float]:
-    """The feature dict of a borrower as of event time `now`."""
+def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
+            ) -> dict[str, float]:
+    """The feature dict of a borrower as of event time `now` (`dpd`: s.dpd_now if known)."""
+    if dpd is None:
+        dpd = s.dpd_now
     short, long = s.flows_at(now)
     income_s, income_l = short[INCOME], long[INCOME]
     inflow_l = income_l + long[OTHER_IN]
@@ -101,7 +104,7 @@ def compute(s: BorrowerState, ctx: Context, now: float) -> dict[str, float]:
         "partial_90d": _clip(long[PARTIAL], 0.0, 10.0),
         "missed_90d": _clip(long[MISSED], 0.0, 10.0),
         "overdue_episodes": math.log1p(s.episodes),
-        "dpd_now": _clip(s.dpd_now / 30.0, 0.0, 4.0),
+        "dpd_now": min(dpd / 30.0, 4.0),
         "dpd_worst": _clip(worst / 30.0, 0.0, 4.0) if worst > 0 else 0.0,
         "in_grace": 1.0 if s.grace_until > now else 0.0,
         "plan_active": 1.0 if s.plan_active else 0.0,

@@ -44,10 +44,15 @@ class Labeler:
         self.interval = interval_days * DAY
         self.horizon = horizon_days * DAY
 
+    def due(self, s: BorrowerState, now: float) -> bool:
+        """Is a snapshot due: none kept in the last interval, and no default on?"""
+        return not s.defaulted_at and not (
+            s.last_snapshot_ts and now < s.last_snapshot_ts + self.interval)
+
     def maybe_snapshot(self, s: BorrowerState, now: float, score: float, model_version: int,
                        vector: bytes) -> bool:
-        """Keep a snapshot if none was kept in the last interval and no default is on."""
-        if s.defaulted_at or (s.last_snapshot_ts and now < s.last_snapshot_ts + self.interval):
+        """Keep a snapshot if one is due."""
+        if not self.due(s, now):
             return False
         s.pending.append(Pending(now, score, model_version, vector))
         s.last_snapshot_ts = now

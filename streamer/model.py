@@ -62,7 +62,7 @@ def make_champion() -> Any:
 
 def make_challenger() -> Any:
     """A Hoeffding tree: catches interactions (e.g. stressed industry x high utilization)."""
-    return tree.HoeffdingTreeClassifier(grace_period=500, max_depth=8, leaf_prediction="nba")
+    return tree.HoeffdingTreeClassifier(grace_period=1000, max_depth=8, leaf_prediction="mc")
 
 
 class Calibrator:

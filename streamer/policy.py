@@ -3,8 +3,9 @@
 - Tiers `watch` / `high` / `critical` are entered at a score threshold and left only
   when the score falls below a lower one (hysteresis), and no sooner than `cooldown_days`
   of event time after the last change: a borrower does not flap with every event.
-- Hard rules set a floor whatever the model says: 30+ DPD is at least `high`, 60+ DPD
-  is `critical`; any DPD is at least `watch`.
+- Hard rules set a floor whatever the model says: 15+ DPD is at least `watch`, 30+ DPD
+  at least `high`, 60+ DPD `critical`. (A payment a few days late is common and mostly
+  cured by itself: alerting on it would bury the real cases.)
 - The recommended action fits the cause: a temporary shock (income, industry, region)
   gets an offer (grace period, installment plan), over-borrowing a plan, and only deep,
   chronic delinquency is escalated.
@@ -51,6 +52,7 @@ class PolicyConfig(NamedTuple):
     critical: float = 0.50
     hysteresis: float = 0.7  # a tier is left below hysteresis x its entry threshold
     cooldown_days: float = 14.0
+    watch_dpd: int = 15
     high_dpd: int = 30
     critical_dpd: int = 60
     n_reasons: int = 3
@@ -71,7 +73,9 @@ class Policy:
 
     def floor(self, dpd: int) -> int:
         c = self.config
-        return 3 if dpd >= c.critical_dpd else 2 if dpd >= c.high_dpd else 1 if dpd > 0 else 0
+        if dpd >= c.critical_dpd:
+            return 3
+        return 2 if dpd >= c.high_dpd else 1 if dpd >= c.watch_dpd else 0
 
     def decide(self, tier: str, since: float, score: float, dpd: int, now: float,
                ready: bool) -> Decision | None:

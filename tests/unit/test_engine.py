@@ -47,18 +47,20 @@ def test_hard_rule_raises_then_escalates_then_resolves_after_cooldown():
     engine = Engine(Settings(cooldown_days=14))
     fx = feed(engine,
               opened(),
-              event("overdue_status", 1, loan_id="L1", days_past_due=5, overdue_amount=10),
+              event("overdue_status", 1, loan_id="L1", days_past_due=3, overdue_amount=10),
+              event("overdue_status", 14, loan_id="L1", days_past_due=16, overdue_amount=10),
               event("overdue_status", 26, loan_id="L1", days_past_due=30, overdue_amount=10),
               event("overdue_status", 27, loan_id="L1", days_past_due=31, overdue_amount=10),
               event("overdue_status", 30, loan_id="L1", days_past_due=0, overdue_amount=0),
               event("transaction", 35, amount=5, direction="out", category="groceries"),
               event("transaction", 41, amount=5, direction="out", category="groceries"))
     kinds = [(f.alert.kind, f.alert.tier) if f.alert else None for f in fx]
-    assert kinds == [None, ("raised", "watch"), ("escalated", "high"), None, None, None,
+    # a few days late: no alert; 15+ DPD: watch; 30+: high; cured: resolved after cooldown
+    assert kinds == [None, None, ("raised", "watch"), ("escalated", "high"), None, None, None,
                      ("resolved", "none")]
     resolved = fx[-1].alert
     assert resolved.previous_tier == "high" and resolved.recommended_action == "none"
-    assert fx[2].alert.reasons[0].feature == "dpd_now"
+    assert fx[3].alert.reasons[0].feature == "dpd_now"
 
 
 def test_score_tiers_have_hysteresis():

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Early-warning quality per scenario: simulate -> replay -> evaluate.
+#
+# The model starts from a snapshot learned on another simulated book (a different seed:
+# other borrowers, same economy), as a lender starts from its history, then goes on
+# learning online over the evaluated year. Every score is given before its label is known.
+#
+#   benchmarks/quality.sh [BORROWERS] [SCENARIO ...]     (defaults: 50000, the four scenarios)
+# Results: out/quality/<scenario>/evaluation.json (+ PNGs), out/quality/summary.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-50000}
+shift || true
+SCENARIOS=${*:-baseline industry_downturn regional_shock harsh_collections}
+HISTORY_N=${HISTORY_N:-10000}
+S=.venv/bin/streamer
+OUT=out/quality
+mkdir -p "$OUT"
+for sc in $SCENARIOS; do
+  d="$OUT/$sc"
+  mkdir -p "$d"
+  echo "== $sc: history ($HISTORY_N borrowers, seed 1001) =="
+  $S simulate --scenario "$sc" --borrowers "$HISTORY_N" --seed 1001 --out "$d/history.jsonl" --truth "$d/history-truth.jsonl"
+  $S replay "$d/history.jsonl" --save-model "$d/history.model" --quiet
+  echo "== $sc: evaluated book ($N borrowers, seed 42) =="
+  $S simulate --scenario "$sc" --borrowers "$N" --seed 42 --out "$d/events.jsonl" --truth "$d/truth.jsonl"
+  $S replay "$d/events.jsonl" --model "$d/history.model" --alerts "$d/alerts.jsonl" \
+    --scores "$d/scores.jsonl" --examples "$d/examples.jsonl" --quiet | tee "$d/replay.txt"
+  $S evaluate --events "$d/events.jsonl" --truth "$d/truth.jsonl" --alerts "$d/alerts.jsonl" \
+    --scores "$d/scores.jsonl" --examples "$d/examples.jsonl" --out "$d" | tee "$d/evaluate.txt"
+  rm -f "$d/history.jsonl" "$d/scores.jsonl"  # large; the figures are in evaluation.json
+done
