@@ -1,10 +1,17 @@
 """Delayed labels: feature snapshots wait until their 90-day outcome is known.
 
 The target is "this borrower reaches 90+ DPD within the next 90 days". At most one
-snapshot per borrower per `interval` of event time is kept pending. When the borrower
-reaches 90 DPD every pending snapshot becomes a positive example; a snapshot whose
-horizon passes without it becomes a negative one. While a borrower is at 90+ DPD no
-snapshot is taken: the outcome is already known.
+snapshot per borrower per `interval` of event time is kept pending; while a borrower is
+at 90+ DPD none is taken (the outcome is already known). When the borrower reaches 90 DPD
+every pending snapshot is labeled positive; a snapshot whose horizon passes without it
+is negative.
+
+Every example is *released* to the trainer when its horizon has passed, positive or
+negative. Releasing positives at once would feed the trainer nothing but positives for
+the first 90 days of a stream (negatives cannot be known sooner), and a model that learns
+from that mix scores the whole book too high, then too low as the negatives arrive: its
+scores would not mean the same at two points in time. Released in snapshot order, the
+examples keep the book's own balance of outcomes at every moment.
 
 >>> from streamer.state import BorrowerState
 >>> lab = Labeler(interval_days=7, horizon_days=90)
@@ -18,7 +25,9 @@ False
 [0]
 >>> lab.maybe_snapshot(s, now=t + 92 * day, score=0.3, model_version=1, vector=b"")
 True
->>> [m.label for m in lab.mature(s, now=t + 100 * day, dpd=95)]   # reached 90+ DPD: positive
+>>> lab.mature(s, now=t + 100 * day, dpd=95)   # reached 90+ DPD: labeled, not yet released
+[]
+>>> [m.label for m in lab.mature(s, now=t + 183 * day, dpd=120)]
 [1]
 """
 
@@ -29,6 +38,7 @@ from typing import NamedTuple
 from streamer.state import DAY, BorrowerState, Pending
 
 DEFAULT_DPD = 90
+UNKNOWN = -1
 
 
 class Matured(NamedTuple):
@@ -54,32 +64,24 @@ class Labeler:
         """Keep a snapshot if one is due."""
         if not self.due(s, now):
             return False
-        s.pending.append(Pending(now, score, model_version, vector))
+        s.pending.append(Pending(UNKNOWN, now, score, model_version, vector))
         s.last_snapshot_ts = now
         return True
 
     def mature(self, s: BorrowerState, now: float, dpd: int) -> list[Matured]:
-        """Snapshots whose outcome is now known, removed from the pending list."""
-        if not s.pending:
-            if dpd < DEFAULT_DPD:
-                s.defaulted_at = 0.0
-            elif not s.defaulted_at:
-                s.defaulted_at = now
-            return []
-        if dpd >= DEFAULT_DPD and not s.defaulted_at:
-            s.defaulted_at = now
-            done = [Matured(p.ts, 1, p.score, p.model_version, p.vector) for p in s.pending
-                    if now <= p.ts + self.horizon]
-            done += [Matured(p.ts, 0, p.score, p.model_version, p.vector) for p in s.pending
-                     if now > p.ts + self.horizon]
-            s.pending = []
-            return sorted(done)
+        """Label what a default decides; release the examples whose horizon has passed."""
         if dpd < DEFAULT_DPD:
             s.defaulted_at = 0.0
-        cutoff = now - self.horizon
-        if s.pending[0].ts >= cutoff:
+        elif not s.defaulted_at:
+            s.defaulted_at = now
+            for p in s.pending:
+                if p.label == UNKNOWN and now <= p.ts + self.horizon:
+                    p.label = 1
+        pending = s.pending
+        if not pending or pending[0].ts + self.horizon >= now:
             return []
-        done = [Matured(p.ts, 0, p.score, p.model_version, p.vector) for p in s.pending
-                if p.ts < cutoff]
-        s.pending = [p for p in s.pending if p.ts >= cutoff]
+        cutoff = now - self.horizon
+        done = [Matured(p.ts, max(p.label, 0), p.score, p.model_version, p.vector)
+                for p in pending if p.ts < cutoff]
+        s.pending = [p for p in pending if p.ts >= cutoff]
         return done

@@ -79,6 +79,7 @@ class Loan:
 class Pending(msgspec.Struct, array_like=True):
     """A feature snapshot waiting for its 90-day outcome."""
 
+    label: int  # -1 while unknown; 1 once the borrower reached 90+ DPD within the horizon
     ts: float
     score: float
     model_version: int

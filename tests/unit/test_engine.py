@@ -121,10 +121,14 @@ def test_labels_mature_negative_after_horizon_and_positive_on_default():
     pending_before = len(engine.states["b1"].pending)
     fx = feed(engine, event("overdue_status", 120, loan_id="L1", days_past_due=90,
                             overdue_amount=500))
-    positives = fx[0].examples
-    assert len(positives) == pending_before and all(x.label == 1 for x in positives)
+    assert fx[0].examples == []  # labeled now, released when each horizon has passed
     # While at 90+ DPD no new snapshot is taken.
-    feed(engine, event("transaction", 140, amount=1, direction="out", category="other"))
+    fx = feed(engine, event("overdue_status", 140, loan_id="L1", days_past_due=110,
+                            overdue_amount=500),
+              event("overdue_status", 215, loan_id="L1", days_past_due=185,
+                    overdue_amount=500))
+    positives = [x for f in fx for x in f.examples]
+    assert len(positives) == pending_before and all(x.label == 1 for x in positives)
     assert engine.states["b1"].pending == []
 
 
