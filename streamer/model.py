@@ -55,9 +55,14 @@ def _logit(p: float) -> float:
 
 
 def make_champion() -> Any:
-    """Standardized logistic regression: fast, stable, and its reasons are exact."""
+    """Standardized logistic regression: fast, stable, and its reasons are exact.
+
+    AdaGrad, not plain SGD: rare, decisive features (a loan overdue at all) get large
+    steps while the dense ones settle (progressive ROC AUC on simulated examples: 0.99 vs
+    0.93 with SGD(0.02); see the closing notes of the quality issue).
+    """
     return preprocessing.StandardScaler() | linear_model.LogisticRegression(
-        optimizer=optim.SGD(0.02), l2=1e-4)
+        optimizer=optim.AdaGrad(0.05))
 
 
 def make_challenger() -> Any:
