@@ -141,8 +141,8 @@ class Scorer:
         self.ready = ready
 
     @classmethod
-    def from_model(cls, model: RiskModel, version: int, min_examples: int = 200,
-                   min_positive: int = 10) -> Scorer:
+    def from_model(cls, model: RiskModel, version: int, min_examples: int = 2000,
+                   min_positive: int = 30) -> Scorer:
         scaler, lr = model.pipeline["StandardScaler"], model.pipeline["LogisticRegression"]
         coef, means = {}, {}
         for f, w in lr.weights.items():

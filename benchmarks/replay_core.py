@@ -1,0 +1,117 @@
+"""Replay-core throughput: the engine alone over a pre-generated file, one core.
+
+    .venv/bin/python benchmarks/replay_core.py [--borrowers 8000] [--runs 3]
+
+Generates a baseline portfolio once (cached under out/bench/), then replays it `--runs`
+times with online learning (as `streamer replay` does) and once frozen (scoring only),
+and splits the time per event into decode, state, features, score+policy, learning.
+Prints the figures and writes out/bench/replay_core.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from streamer import events as ev
+from streamer import features
+from streamer.context import Context
+from streamer.engine import Engine
+from streamer.replay import replay
+from streamer.state import BorrowerState
+from streamer.update import apply
+
+OUT = Path(__file__).resolve().parent.parent / "out" / "bench"
+
+
+def stage_split(path: Path, limit: int = 300_000) -> dict[str, float]:
+    """Microseconds per event of each stage, measured stage by stage on the same lines."""
+    lines = []
+    with open(path, "rb") as f:
+        for i, line in enumerate(f):
+            if i >= limit:
+                break
+            lines.append(line)
+    t = time.perf_counter()
+    decoded = [ev.decode(line) for line in lines]
+    decode = time.perf_counter() - t
+    borrower = [(e, e.epoch) for e in decoded if not isinstance(e, ev.MacroIndicator)]
+    states: dict[str, BorrowerState] = {}
+    t = time.perf_counter()
+    for e, ts in borrower:
+        s = states.get(e.borrower_id)
+        if s is None:
+            s = states[e.borrower_id] = BorrowerState.new()
+        s.seen(e.event_id)
+        apply(s, e, ts)
+    state = time.perf_counter() - t
+    ctx = Context()
+    t = time.perf_counter()
+    for e, ts in borrower:
+        features.compute(states[e.borrower_id], ctx, ts)
+    feats = time.perf_counter() - t
+    n = len(lines)
+    return {"decode_us": decode / n * 1e6, "state_us": state / n * 1e6,
+            "features_us": feats / n * 1e6, "events": n}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--borrowers", type=int, default=8000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    events = OUT / f"baseline-{args.borrowers}.jsonl"
+    if not events.exists():
+        subprocess.run([sys.executable, "-m", "streamer.cli", "simulate", "--scenario",
+                        "baseline", "--borrowers", str(args.borrowers), "--seed", "7",
+                        "--out", str(events), "--truth", str(OUT / "truth.jsonl")], check=True)
+    learning = []
+    for _ in range(args.runs):
+        summary, engine, _ = replay(events)
+        learning.append(summary.rate)
+        print(summary.line(), flush=True)
+    frozen_engine = Engine()
+    frozen, _, _ = replay(events, learn=False, engine=frozen_engine)
+    sizes = [len(s.dumps()) for s in engine.states.values()]
+    split = stage_split(events)
+    result = {
+        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
+                   f"python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+        "events": summary.events,
+        "borrowers": summary.borrowers,
+        "training_examples": summary.examples,
+        "events_per_s_learning": {"median": statistics.median(learning),
+                                  "min": min(learning), "max": max(learning),
+                                  "runs": learning},
+        "events_per_s_scoring_only": frozen.rate,
+        "us_per_event": split,
+        "state_bytes_per_borrower": {"median": statistics.median(sizes),
+                                     "p95": sorted(sizes)[int(0.95 * len(sizes))]},
+    }
+    (OUT / "replay_core.json").write_text(json.dumps(result, indent=2))
+    md = (f"| replay core ({result['events']:,} events, {result['borrowers']:,} borrowers) "
+          f"| value |\n|---|---|\n"
+          f"| events/s with online learning (median of {args.runs}) "
+          f"| {result['events_per_s_learning']['median']:,.0f} "
+          f"({min(learning):,.0f}–{max(learning):,.0f}) |\n"
+          f"| events/s scoring only (no learning) | {frozen.rate:,.0f} |\n"
+          f"| µs/event decode / state / features | {split['decode_us']:.1f} / "
+          f"{split['state_us']:.1f} / {split['features_us']:.1f} |\n"
+          f"| serialized state per borrower (median, p95) "
+          f"| {result['state_bytes_per_borrower']['median']:.0f} B, "
+          f"{result['state_bytes_per_borrower']['p95']} B |\n")
+    (OUT / "replay_core.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
