@@ -41,10 +41,32 @@ class Context:
         self.indicators: dict[tuple[str, str, str], Indicator] = {}
         # (scope, scope_id) -> [borrowers, delinquent borrowers]
         self.portfolio: dict[tuple[str, str], list[int]] = {}
+        self._version = 0  # bumped on every change; invalidates `_cache`
+        self._cache: dict[tuple[str, str], tuple[int, tuple[float, ...]]] = {}
+
+    def features(self, industry: str, region: str) -> tuple[float, ...]:
+        """What the context says about a borrower of this industry and region:
+        (orders, raw prices, regional stress, unemployment deviations; industry and region
+        delinquency rates). Cached until the context changes (it changes rarely)."""
+        key = (industry, region)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == self._version:
+            return hit[1]
+        values = (
+            self.deviation("industry", industry, "orders_index"),
+            self.deviation("industry", industry, "raw_material_price_index"),
+            self.deviation("region", region, "stress_index"),
+            self.deviation("region", region, "unemployment_rate"),
+            self.delinquency_rate("industry", industry),
+            self.delinquency_rate("region", region),
+        )
+        self._cache[key] = (self._version, values)
+        return values
 
     # -- macro ------------------------------------------------------------------------
     def apply_macro(self, scope: str, scope_id: str, name: str, value: float, ts: float) -> None:
         key = (scope, scope_id, name)
+        self._version += 1
         ind = self.indicators.get(key)
         if ind is None:
             self.indicators[key] = Indicator(value, value, ts)
@@ -69,10 +91,12 @@ class Context:
 
     # -- portfolio ----------------------------------------------------------------------
     def count_borrower(self, industry: str, region: str, delta: int) -> None:
+        self._version += 1
         for key in (("industry", industry), ("region", region)):
             self.portfolio.setdefault(key, [0, 0])[0] += delta
 
     def count_delinquent(self, industry: str, region: str, delta: int) -> None:
+        self._version += 1
         for key in (("industry", industry), ("region", region)):
             self.portfolio.setdefault(key, [0, 0])[1] += delta
 
@@ -85,4 +109,5 @@ class Context:
         return msgspec.msgpack.encode(self.indicators[(scope, scope_id, name)])
 
     def loads_indicator(self, scope: str, scope_id: str, name: str, data: bytes) -> None:
+        self._version += 1
         self.indicators[(scope, scope_id, name)] = msgspec.msgpack.decode(data, type=Indicator)

@@ -72,7 +72,8 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
     limit = s.credit_limit
     worst = s.dpd_worst.get()
     seg = s.segment
-    industry, region = s.industry, s.region
+    orders, raw_prices, stress, unemployment, ind_bad, reg_bad = ctx.features(s.industry,
+                                                                             s.region)
     return {
         "credit_score": (s.credit_score - 650) / 100.0 if s.credit_score else 0.0,
         "credit_score_missing": 0.0 if s.credit_score else 1.0,
@@ -109,12 +110,12 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
         "in_grace": 1.0 if s.grace_until > now else 0.0,
         "plan_active": 1.0 if s.plan_active else 0.0,
         "harsh_90d": _clip(long[HARSH], 0.0, 10.0),
-        "industry_orders": ctx.deviation("industry", industry, "orders_index"),
-        "industry_raw_prices": ctx.deviation("industry", industry, "raw_material_price_index"),
-        "region_stress": ctx.deviation("region", region, "stress_index"),
-        "region_unemployment": ctx.deviation("region", region, "unemployment_rate"),
-        "industry_delinquency": ctx.delinquency_rate("industry", industry),
-        "region_delinquency": ctx.delinquency_rate("region", region),
+        "industry_orders": orders,
+        "industry_raw_prices": raw_prices,
+        "region_stress": stress,
+        "region_unemployment": unemployment,
+        "industry_delinquency": ind_bad,
+        "region_delinquency": reg_bad,
     }
 
 

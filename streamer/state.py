@@ -35,8 +35,8 @@ SHORT, LONG = 0, 1
 
 # Flow channels (each kept at both half-lives).
 (INCOME, OTHER_IN, ESSENTIAL, DISCRETIONARY, GAMBLING, CASH, OTHER_LOANS, TRANSFER_OUT,
- DRAWN, DRAWS, MISSED, PARTIAL, HARSH, PAID, DUE, EVENTS) = range(16)
-N_CHANNELS = 16
+ DRAWN, DRAWS, MISSED, PARTIAL, HARSH, PAID, DUE) = range(15)
+N_CHANNELS = 15
 
 CATEGORY_CHANNEL = {
     "salary": INCOME, "business_income": INCOME, "transfer_in": OTHER_IN,

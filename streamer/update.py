@@ -18,7 +18,7 @@ import datetime as dt
 
 from streamer import events as ev
 from streamer.state import (
-    CATEGORY_CHANNEL, DAY, DRAWN, DRAWS, DUE, EVENTS, HARSH, INCOME, MISSED, PAID,
+    CATEGORY_CHANNEL, DAY, DRAWN, DRAWS, DUE, HARSH, INCOME, MISSED, PAID,
     PARTIAL, BorrowerState, Loan,
 )
 
@@ -31,7 +31,6 @@ def apply(s: BorrowerState, event: ev.BorrowerEvent, ts: float | None = None) ->
         ts = event.epoch
     if ts > s.last_ts:
         s.last_ts = ts
-    s.add(EVENTS, 1.0, ts)
     handler = _HANDLERS[type(event)]
     handler(s, event, ts)
 
