@@ -11,7 +11,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import orjson
+import msgspec
 import pytest
 
 from streamer.simulate import SCENARIOS, generate, scenarios
@@ -198,7 +198,7 @@ def test_events_decode_with_the_project_contract():
     events_mod = pytest.importorskip("streamer.events")
     events, _ = small_run()
     for _, _, ev in events:
-        events_mod.decode(orjson.dumps(ev))
+        events_mod.decode(msgspec.json.encode(ev))
 
 
 def test_volume_is_moderate_per_borrower_month():
@@ -319,8 +319,8 @@ def test_command_writes_jsonl_and_prints_one_summary_line(tmp_path, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "150 borrowers" in out[0] and "events" in out[0]
     lines = (tmp_path / "e.jsonl").read_bytes().splitlines()
-    assert lines and all(orjson.loads(x)["v"] == 1 for x in lines[:50])
-    truth = [orjson.loads(x) for x in (tmp_path / "t.jsonl").read_bytes().splitlines()]
+    assert lines and all(msgspec.json.decode(x)["v"] == 1 for x in lines[:50])
+    truth = [msgspec.json.decode(x) for x in (tmp_path / "t.jsonl").read_bytes().splitlines()]
     assert len(truth) == 150 and set(truth[0]) == {
         "borrower_id", "default_date", "first_missed_payment_date", "cause", "segment",
         "industry", "region"}
