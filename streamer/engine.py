@@ -183,10 +183,12 @@ class Engine:
                x: dict[str, float], score: float, tier: str, kind: str, dpd: int) -> Alert:
         policy = self.policy
         reasons = policy.reasons(self.scorer.contributions(x), kind)
-        if kind in ("raised", "escalated") and policy.floor(dpd) >= RANK[tier] \
-                and all(f != "dpd_now" for f, _, _ in reasons):
+        if kind in ("raised", "escalated") and policy.floor(dpd) >= RANK[tier]:
             # A hard rule decided the tier: say so first.
-            reasons = [("dpd_now", x["dpd_now"], 0.0), *reasons[:policy.config.n_reasons - 1]]
+            dpd_reason = next((r for r in reasons if r[0] == "dpd_now"),
+                              ("dpd_now", x["dpd_now"], 0.0))
+            others = [r for r in reasons if r[0] != "dpd_now"]
+            reasons = [dpd_reason, *others[:policy.config.n_reasons - 1]]
         action = policy.action(tier, reasons, dpd, bool(x["in_grace"] or x["plan_active"]))
         self.alerts[(tier, kind)] += 1
         return Alert(

@@ -178,3 +178,20 @@ def test_portfolio_delinquency_rate_follows_borrowers():
     after = engine.context.delinquency_rate("industry", "retail")
     assert during > 0.1 > before and after < during
     assert engine.context.portfolio[("industry", "retail")] == [20, 0]
+
+
+def test_a_hard_rule_alert_names_dpd_first_even_when_the_model_ranks_it_lower():
+    scorer = Scorer(5, {"industry_orders": -8.0, "dpd_now": 0.1},
+                    {"industry_orders": 0.0, "dpd_now": 0.0}, intercept=-9.0)
+    engine = Engine(scorer=scorer)
+    fx = feed(engine,
+              event("macro_indicator", 0, borrower=None, scope="industry",
+                    scope_id="retail", name="orders_index", value=100),
+              opened(),
+              event("macro_indicator", 1, borrower=None, scope="industry",
+                    scope_id="retail", name="orders_index", value=60),
+              event("overdue_status", 20, loan_id="L1", days_past_due=16, overdue_amount=10))
+    alert = fx[-1].alert
+    assert (alert.kind, alert.tier) == ("raised", "watch") and alert.score < 0.1
+    assert [r.feature for r in alert.reasons][:2] == ["dpd_now", "industry_orders"]
+    assert alert.reasons[0].contribution > 0  # the model's own term, not a placeholder
