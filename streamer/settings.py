@@ -16,9 +16,9 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_STORE | memory:// | table store: memory:// or rocksdb:// |
 | STREAMER_DATA_DIR | ./var/streamer | the worker's data directory (RocksDB) |
 | STREAMER_PARTITIONS | 4 | partitions of the input and table topics |
-| STREAMER_PROCESSING_GUARANTEE | at_least_once | at_least_once or exactly_once |
+| STREAMER_PROCESSING_GUARANTEE | at_least_once | at_least_once or exactly_once (`streamer worker` runs at_least_once only: alerts carry a stable alert_id) |
 | STREAMER_METRICS_ADDR | 127.0.0.1:9400 | host:port of the Prometheus /metrics endpoint |
-| STREAMER_WEB_HOST / STREAMER_WEB_PORT | 127.0.0.1 / 6066 | Faust's web server |
+| STREAMER_WEB_HOST / STREAMER_WEB_PORT | 127.0.0.1 / 6066 | Faust's web server (its table, router, graph and stats endpoints are always off; port 0: no web server) |
 | STREAMER_MODEL_KEY | (empty) | HMAC key that signs and verifies model snapshots |
 | STREAMER_SNAPSHOT_INTERVAL_DAYS | 7 | at most one pending feature snapshot per borrower per interval |
 | STREAMER_LABEL_HORIZON_DAYS | 90 | "reaches 90+ DPD within" this many days |
@@ -27,6 +27,13 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_MAX_FUTURE_S | 604800 | events further ahead of the stream and the clock are refused |
 | STREAMER_TIER_WATCH / _HIGH / _CRITICAL | 0.10 / 0.25 / 0.50 | score thresholds of the tiers |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
+| STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
+| STREAMER_TRAINING | on | `on`: this worker group runs the trainer on risk.training; `off`: scores with the newest snapshot on risk.models and never learns (frozen) |
+| STREAMER_BATCH_MAX | 1000 | most events a worker processes before it waits for their outputs to be acknowledged |
+| STREAMER_BATCH_WAIT_S | 0.05 | longest wait for a batch to fill: the added alert latency when traffic is light |
+| STREAMER_CACHE_BORROWERS | 200000 | decoded borrower states a worker keeps in memory (the table holds all of them as bytes) |
+| STREAMER_SESSION_TIMEOUT_S | 10 | consumer-group session timeout; a dead worker's partitions move after this (the embedded broker also answers a first join only after half of it) |
+| STREAMER_LOG_LEVEL | info | debug, info, warning or error |
 """
 
 from __future__ import annotations
@@ -69,12 +76,21 @@ class Settings:
     tier_high: float = 0.25
     tier_critical: float = 0.50
     cooldown_days: float = 14.0
+    topic_prefix: str = ""
+    training: str = "on"
+    batch_max: int = 1000
+    batch_wait_s: float = 0.05
+    cache_borrowers: int = 200_000
+    session_timeout_s: float = 10.0
+    log_level: str = "info"
 
     _CHOICES = {
         "security_protocol": ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
         "sasl_mechanism": ("SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"),
         "profile": ("development", "production"),
         "processing_guarantee": ("at_least_once", "exactly_once"),
+        "training": ("on", "off"),
+        "log_level": ("debug", "info", "warning", "error"),
     }
 
     @classmethod
@@ -105,15 +121,34 @@ class Settings:
                     f"STREAMER_{name.upper()}={getattr(self, name)!r} is not one of "
                     + ", ".join(allowed))
         for name in ("partitions", "publish_every", "snapshot_interval_days",
-                     "label_horizon_days"):
+                     "label_horizon_days", "batch_max", "batch_wait_s", "cache_borrowers",
+                     "session_timeout_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"STREAMER_{name.upper()} must be > 0")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise SettingsError(
                 f"STREAMER_STORE={self.store!r}: use memory:// (tests) or rocksdb:// (production)")
-        if ":" not in self.metrics_addr:
+        host, _, port = self.metrics_addr.rpartition(":")
+        if not host or not port.isdigit() or int(port) > 65535:
             raise SettingsError(
                 f"STREAMER_METRICS_ADDR={self.metrics_addr!r}: use host:port, e.g. 127.0.0.1:9400")
+        if not 0 <= self.web_port <= 65535:
+            raise SettingsError(f"STREAMER_WEB_PORT={self.web_port}: use 1-65535, or 0 for none")
+        for server in self.bootstrap_servers.split(","):
+            h, _, p = server.strip().rpartition(":")
+            if not h or not p.isdigit():
+                raise SettingsError(
+                    f"STREAMER_BOOTSTRAP_SERVERS={self.bootstrap_servers!r}: use host:port[,host:port...]")
+        if self.security_protocol.startswith("SASL") and not (
+                self.sasl_username and self.sasl_password):
+            raise SettingsError(
+                f"STREAMER_SECURITY_PROTOCOL={self.security_protocol} needs "
+                "STREAMER_SASL_USERNAME and STREAMER_SASL_PASSWORD")
+        if self.ssl_cafile and not os.path.isfile(self.ssl_cafile):
+            raise SettingsError(f"STREAMER_SSL_CAFILE={self.ssl_cafile!r}: no such file")
+        if self.session_timeout_s < 6:
+            raise SettingsError(
+                f"STREAMER_SESSION_TIMEOUT_S={self.session_timeout_s:g}: Kafka refuses less than 6")
         try:
             self.policy()
         except ValueError as exc:

@@ -1,0 +1,265 @@
+"""Sustained events/s of `streamer worker` on Apache Kafka, with 1 and 2 workers.
+
+For each worker count: fresh topics (a unique prefix) and consumer group, a signed model
+published first, N simulated events pre-produced to the input topics, then the workers
+start. The rate is N / (time from the first event processed to the last), read from the
+workers' /metrics (`streamer_processed_offset`: outputs acknowledged, state persisted);
+start-up (group join, recovery) is reported apart. For scale, the same events are also
+read by a bare aiokafka consumer that decodes them and does nothing else (the ceiling
+of DESIGN.md's "Speed").
+
+    python benchmarks/worker_throughput.py                 # starts its own Apache Kafka
+    python benchmarks/worker_throughput.py --bootstrap 127.0.0.1:19092 --borrowers 2000
+
+Writes benchmarks/results/worker_throughput.json (and prints a summary).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import msgspec
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from streamer import topics  # noqa: E402
+from streamer.settings import Settings  # noqa: E402
+from streamer.simulate import generate  # noqa: E402
+from streamer.simulate.kafka import produce  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_kafka(workdir: Path) -> tuple[str, dict[str, str]]:
+    env = {**os.environ, "KAFKA_PORT": str(free_port()), "KAFKA_CONTROLLER_PORT": str(free_port()),
+           "KAFKA_DATA": str(workdir / "kafka")}
+    out = subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "start"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("KAFKA_BOOTSTRAP=")]
+    if out.returncode or not lines:
+        sys.exit(f"could not start Apache Kafka:\n{out.stderr[-3000:]}")
+    return lines[-1].split("=", 1)[1], env
+
+
+def starter_model(settings: Settings, workdir: Path) -> bytes:
+    from streamer.replay import replay
+
+    path = workdir / "history.jsonl"
+    sim = generate("industry_downturn", 300, 365, 11, "2025-01-01")
+    path.write_bytes(b"".join(msgspec.json.encode(e) + b"\n"
+                              for _, _, e in sim.events()))
+    _summary, _engine, trainer = replay(path, settings=settings)
+    return trainer.publish()
+
+
+async def publish(settings: Settings, blob: bytes) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(**topics.client_options(settings), acks="all",
+                                max_request_size=topics.MODEL_MAX_BYTES)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.topic(settings, topics.MODELS), blob,
+                                     key=b"champion")
+    finally:
+        await producer.stop()
+
+
+async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    names = [topics.topic(settings, n) for n in topics.INPUT_TOPICS]
+    admin = AIOKafkaAdminClient(**topics.client_options(settings))
+    await admin.start()
+    try:
+        tps = [TopicPartition(m["topic"], p["partition"])
+               for m in await admin.describe_topics(names) for p in m["partitions"]]
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(**topics.client_options(settings))
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(tps)
+        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
+    finally:
+        await consumer.stop()
+
+
+async def bare_ceiling(settings: Settings, n: int) -> float:
+    """events/s of a plain aiokafka consumer that reads and decodes the input topics."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(*[topics.topic(settings, t) for t in topics.INPUT_TOPICS],
+                                **topics.client_options(settings),
+                                group_id=f"bare-{uuid.uuid4().hex[:8]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    await consumer.start()
+    try:
+        seen, started = 0, None
+        while seen < n:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if batches and started is None:
+                started = time.perf_counter()
+            for records in batches.values():
+                for r in records:
+                    msgspec.json.decode(r.value)
+                seen += len(records)
+        return n / (time.perf_counter() - (started or time.perf_counter()))
+    finally:
+        await consumer.stop()
+
+
+def scrape(addr: str) -> dict[tuple[str, int], float]:
+    try:
+        with urllib.request.urlopen(f"http://{addr}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "streamer_processed_offset":
+            for s in family.samples:
+                out[(s.labels["topic"], int(s.labels["partition"]))] = s.value
+    return out
+
+
+def run_workers(settings: Settings, env_base: dict[str, str], k: int, n: int,
+                ends: dict[tuple[str, int], int], workdir: Path, timeout: float) -> dict:
+    procs, addrs = [], []
+    launched = time.perf_counter()
+    for i in range(k):
+        addr = f"127.0.0.1:{free_port()}"
+        env = {**os.environ, **env_base, "STREAMER_METRICS_ADDR": addr,
+               "STREAMER_DATA_DIR": str(workdir / f"w{i}"), "STREAMER_LOG_LEVEL": "warning"}
+        log = open(workdir / f"worker{k}-{i}.log", "wb")
+        procs.append(subprocess.Popen([sys.executable, "-m", "streamer.cli", "worker"], env=env,
+                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        addrs.append(addr)
+    first = done = None
+    try:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            seen: dict[tuple[str, int], float] = {}
+            for addr in addrs:
+                for tp, off in scrape(addr).items():
+                    seen[tp] = max(seen.get(tp, -1), off)
+            now = time.perf_counter()
+            if first is None and seen:
+                first = now
+            if all(seen.get(tp, -1) >= end - 1 for tp, end in ends.items() if end > 0):
+                done = now
+                break
+            if any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.1)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    if done is None or first is None:
+        return {"workers": k, "error": "did not finish (see the worker logs)", "logs": str(workdir)}
+    # the first sample lands up to one poll interval (0.1 s) after the first batch
+    seconds = done - first
+    return {"workers": k, "events": n, "seconds": round(seconds, 2),
+            "events_per_s": round(n / seconds), "startup_s": round(first - launched, 2),
+            "wall_s": round(done - launched, 2)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", default=os.environ.get("STREAMER_TEST_BOOTSTRAP"))
+    parser.add_argument("--borrowers", type=int, default=1000)
+    parser.add_argument("--days", type=int, default=240)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--out", type=Path,
+                        default=REPO / "benchmarks/results/worker_throughput.json")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="streamer-bench-"))
+    kafka_env = None
+    bootstrap = args.bootstrap
+    if not bootstrap:
+        bootstrap, kafka_env = start_kafka(workdir)
+    try:
+        sim = generate("industry_downturn", args.borrowers, args.days, 5, "2026-01-01")
+        items = list(sim.events())
+        n = sum(1 for t, _, _ in items if t in topics.INPUT_TOPICS)
+        print(f"{len(items):,} simulated events ({n:,} borrower events, {args.borrowers:,} "
+              f"borrowers, {args.days} days) on {bootstrap}", flush=True)
+        model = None
+        results = []
+        for k in args.workers:
+            prefix = f"bench-{uuid.uuid4().hex[:8]}"
+            env = {"STREAMER_BOOTSTRAP_SERVERS": bootstrap, "STREAMER_TOPIC_PREFIX": prefix + ".",
+                   "STREAMER_APP_ID": prefix + "-app", "STREAMER_PARTITIONS": str(args.partitions),
+                   "STREAMER_WEB_PORT": "0", "STREAMER_SESSION_TIMEOUT_S": "6"}
+            settings = Settings.from_env(env)
+            if asyncio.run(topics.apply(settings, out=lambda _l: None)):
+                sys.exit("streamer topics apply failed")
+            model = model or starter_model(settings, workdir)
+            asyncio.run(publish(settings, model))
+            t0 = time.perf_counter()
+            asyncio.run(produce(items, topics.client_options(settings), settings.topic_prefix))
+            produced = time.perf_counter() - t0
+            ends = asyncio.run(end_offsets(settings))
+            r = run_workers(settings, env, k, n, ends, workdir, args.timeout)
+            r["produce_events_per_s"] = round(len(items) / produced)
+            if k == args.workers[0]:
+                r["bare_consumer_events_per_s"] = round(asyncio.run(bare_ceiling(settings, n)))
+            results.append(r)
+            print(json.dumps(r), flush=True)
+        report = {
+            "benchmark": "worker_throughput",
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                        "platform": platform.platform()},
+            "broker": "Apache Kafka (deploy/kafka/kafka.sh)" if kafka_env else bootstrap,
+            "borrowers": args.borrowers, "days": args.days, "partitions": args.partitions,
+            "events": n, "results": results,
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        for r in results:
+            if "events_per_s" in r:
+                print(f"{r['workers']} worker(s): {r['events_per_s']:,} events/s sustained "
+                      f"({r['events']:,} events in {r['seconds']} s; start-up {r['startup_s']} s)")
+            else:
+                print(f"{r['workers']} worker(s): {r['error']}")
+        print(f"-> {args.out}")
+        return 0
+    finally:
+        if kafka_env is not None:
+            subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], env=kafka_env,
+                           capture_output=True, timeout=120)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

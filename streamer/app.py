@@ -1,0 +1,780 @@
+"""The Faust shell around the functional core: topics, tables and agents, nothing else.
+
+```
+ credit.accounts ──────┐
+ credit.repayments ────┤                 borrowers (Table: bytes + changelog)
+ credit.transactions ──┼─► score ─► Engine.process_raw ─► risk.alerts, risk.scores,
+ collections.actions ──┘             ▲        ▲            risk.training, risk.deadletter
+ macro.indicators ══ every worker ═══╛ context │
+ risk.training ─► train ─► risk.models ══ every worker ══╛ engine.load_snapshot
+```
+(─ a consumer-group agent: each message to one worker; ═ a broadcast: every worker reads
+every message.)
+
+Each agent is a few lines; what they call lives in :class:`Runtime` below, and everything
+from "bytes" to "alert" lives in `streamer.engine` (no Kafka there).
+
+Guarantees, and how:
+
+* **At least once, no alert lost.** The scoring agent takes events in batches without
+  acking them (`noack_take`). For a batch: the engine runs; its outputs are produced and
+  *acknowledged by Kafka* (retried until they are); only then is the changed borrower state
+  written to the table and its changelog (acknowledged too); only then are the events
+  acked, which is what lets Faust commit their offsets. A crash anywhere before the ack
+  replays the batch: outputs come again with the same `alert_id`, and state written
+  before the crash makes the engine skip the events as duplicates (their outputs were
+  already acknowledged). Faust's own commit path (producer flush, then commit) is not
+  relied on alone: its buffer flush gives up after 0.1 s without progress and a failed
+  delivery does not stop the commit.
+* **Rebalances** (a worker joins or leaves): no batch starts while one runs, the batch in
+  flight finishes before the partitions go (Runtime.on_partitions_revoked), and nothing is
+  acked across it. Faust 0.15.3 needs three guards here, each explained where it lives:
+  a partition's offsets must follow on without a hole (`Runtime.in_order`: its consumer
+  can skip records after a rebalance and mark them acked), repeated acked offsets are
+  removed (`Runtime.repair_acks`: else commits crawl), and events processed twice are
+  recognised by per-borrower offsets stored with the state (`BorrowerStates.holds`).
+* **A poison message never stops an agent:** the engine turns it into a dead letter; an
+  unexpected exception on one message does too. Anything else (a broker that keeps
+  refusing our writes) crashes the worker (`CrashingSupervisor`) so that it restarts from
+  its last commit instead of carrying on with a hole.
+* **Borrower state** is stored as `BorrowerState.dumps()` bytes (see :class:`BorrowerStates`).
+* **Every worker reads every macro reading and every model snapshot** (:class:`Broadcast`:
+  a consumer outside the group, from the beginning of the topic). Faust's GlobalTable was
+  the first choice and was dropped: a changelog message that arrives while a worker
+  recovers after a rebalance can be skipped for good (seen on Apache Kafka: a worker
+  never saw offset 1 of risk.models), and each rebalance re-reads the whole table.
+  macro.indicators keeps a year (topics.yaml), risk.models is compacted: both are short.
+  Scoring starts once both are read to their end. The `macro` agent (in the group) only
+  sends invalid readings to the dead-letter topic, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Iterator, MutableMapping
+from contextlib import asynccontextmanager, contextmanager
+from itertools import islice
+from typing import Any
+
+import faust
+import mode
+import msgspec
+from faust.streams import _current_event  # the stream's "current event" (see acting_for)
+
+from streamer import events as ev
+from streamer import topics as t
+from streamer.engine import Effects, Engine
+from streamer.metrics import Metrics
+from streamer.outputs import DeadLetter, TrainingExample, encode
+from streamer.settings import Settings
+from streamer.state import BorrowerState
+from streamer.trainer import Trainer
+
+log = logging.getLogger("streamer.app")
+
+CHAMPION = b"champion"  # key of the newest snapshot in risk.models
+RETRY_MAX_S = 30.0
+RAW: dict[str, Any] = dict(key_type=bytes, value_type=bytes, key_serializer="raw",
+                           value_serializer="raw")  # bytes in, bytes out: the engine decodes
+
+
+def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
+    """The worker's Faust app; its :class:`Runtime` is ``app.streamer``."""
+    app = faust.App(settings.app_id, **faust_settings(settings))
+    rt = app.streamer = Runtime(app, settings, metrics or Metrics())
+
+    def raw_topic(*names: str) -> faust.TopicT:
+        return app.topic(*(t.topic(settings, n) for n in names), **RAW)
+
+    inputs = raw_topic(*t.INPUT_TOPICS)
+    rt.borrowers = app.Table(t.BORROWERS_TABLE, key_type=bytes, value_type=bytes,
+                             partitions=settings.partitions)
+    rt.readers = [Broadcast(settings, t.MACRO_TOPIC, rt.on_macro),
+                  Broadcast(settings, t.MODELS, rt.on_model, fetch_bytes=t.MODEL_MAX_BYTES)]
+    for service in (*rt.readers, Resources(rt)):
+        app.service(service)
+
+    @app.agent(inputs, name="score")
+    async def score(stream: faust.StreamT) -> None:
+        """Borrower events -> engine -> outputs; acked once outputs and state are durable."""
+        await rt.caught_up()
+        async for batch in stream.noack_take(settings.batch_max, within=settings.batch_wait_s):
+            if not app.rebalancing:  # else: left unacked, for the partitions' next owner
+                async with rt.processing():
+                    done = await rt.score(await rt.in_order(batch))
+                await rt.ack(stream, done)
+                done.clear()
+            batch.clear()
+
+    @app.agent(raw_topic(t.MACRO_TOPIC), name="macro")
+    async def macro(stream: faust.StreamT) -> None:
+        """Invalid macro readings -> risk.deadletter (the valid ones: `Broadcast`)."""
+        async for event in stream.events():
+            await rt.check_macro(event)
+
+    if settings.training == "on":
+        @app.agent(raw_topic(t.TRAINING), name="train")
+        async def train(stream: faust.StreamT) -> None:
+            """Labeled examples -> trainer -> signed snapshots in risk.models."""
+            await rt.caught_up()
+            async for event in stream.events():
+                await rt.learn(event)
+
+    app.on_partitions_revoked.connect(rt.on_partitions_revoked)
+
+    @app.timer(1.0)
+    async def repair_acks() -> None:
+        """Keep Faust's commits moving after a rebalance (see Runtime.repair_acks)."""
+        rt.repair_acks()
+
+    return app
+
+
+def faust_settings(settings: Settings) -> dict[str, Any]:
+    """Faust's configuration, all of it derived from streamer's settings."""
+    session = settings.session_timeout_s
+    return dict(
+        broker=[f"kafka://{s.strip()}" for s in settings.bootstrap_servers.split(",")],
+        broker_credentials=credentials(settings),
+        processing_guarantee=settings.processing_guarantee,
+        store=settings.store,
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        # `streamer topics apply` creates every topic, changelogs included
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=session,
+        broker_heartbeat_interval=min(3.0, session / 3),
+        broker_rebalance_timeout=max(session, 30.0),
+        producer_acks=-1,
+        producer_max_request_size=t.MODEL_MAX_BYTES,
+        producer_linger=0.005,
+        agent_supervisor=mode.CrashingSupervisor,
+        web_enabled=settings.web_port != 0,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port or 6066,
+        # The worker waits for its batch in flight itself (Runtime.on_partitions_revoked):
+        # Faust's wait for every delivered event to be acked can hang a rebalance.
+        stream_wait_empty=False,
+        # these would serve borrower state and the cluster's layout to anyone
+        web_tables_enabled=False,
+        web_router_enabled=False,
+        web_graph_enabled=False,
+        web_stats_enabled=False,
+        web_metrics_enabled=False,
+        autodiscover=False,
+    )
+
+
+def credentials(settings: Settings) -> faust.auth.Credentials | None:
+    protocol = settings.security_protocol
+    if protocol == "SSL":
+        return faust.SSLCredentials(t.ssl_context(settings))
+    if protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=t.ssl_context(settings) if protocol == "SASL_SSL" else None)
+    return None
+
+
+@contextmanager
+def acting_for(event: faust.EventT | None) -> Iterator[None]:
+    """Make `event` the stream's current event while writing a table outside iteration.
+
+    Faust routes a table write by its current event: the changelog partition and, with
+    RocksDB, the partition's database. Batched writes happen after the batch, so each
+    is made on behalf of the borrower's own latest event (same partition number).
+    """
+    if event is None:
+        yield
+        return
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class BorrowerStates(MutableMapping[str, BorrowerState]):
+    """The engine's view of the `borrowers` table: decoded states over bytes.
+
+    A table value is msgpack ``(offsets, BorrowerState.dumps())``: the state bytes, which
+    recovery and standby replicas copy without decoding, and for each input topic the
+    offset of the last of the borrower's events the state includes. With those offsets a
+    worker that takes over after a crash recognises an event the state already holds
+    (written, not yet committed) whatever its age; the engine's own dedupe only remembers a
+    borrower's last 64 event ids.
+
+    A bounded cache keeps the decoded states of the borrowers in play; writes stay here
+    (dirty) until `persist`, which runs once the batch's outputs are acknowledged: one
+    changelog message per borrower per batch. The cache is dropped at every rebalance.
+    """
+
+    def __init__(self, limit: int, inputs: list[str]) -> None:
+        self.table: Any = None
+        self.limit = limit
+        self.topic_index = {name: i for i, name in enumerate(inputs)}
+        self.live: dict[str, BorrowerState] = {}
+        self.offsets: dict[str, dict[int, int]] = {}  # borrower -> {input topic: offset}
+        self.dirty: dict[str, faust.EventT] = {}  # borrower -> the event that changed it
+        self.event: faust.EventT | None = None  # the event being processed
+
+    def __getitem__(self, bid: str) -> BorrowerState:
+        s = self.live.get(bid)
+        if s is None:
+            with acting_for(self.event):
+                raw = self.table.get(bid.encode())
+            if raw is None:
+                raise KeyError(bid)
+            offsets, state = _decode_value(raw)
+            s = self.live[bid] = BorrowerState.loads(state)
+            self.offsets[bid] = offsets
+        return s
+
+    def __setitem__(self, bid: str, state: BorrowerState) -> None:
+        self.live[bid] = state
+        event = self.event
+        self.dirty[bid] = event
+        if event is not None:
+            msg = event.message
+            index = self.topic_index.get(msg.topic)
+            if index is not None:
+                self.offsets.setdefault(bid, {})[index] = msg.offset
+
+    def __delitem__(self, bid: str) -> None:
+        raise TypeError("borrower state is never deleted by the engine")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.live)
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def holds(self, msg: Any) -> bool:
+        """True if the state of the message's borrower (its key) already includes it."""
+        index = self.topic_index.get(msg.topic)
+        if msg.key is None or index is None:
+            return False
+        try:
+            bid = msg.key.decode()
+            if bid not in self.live and self.get(bid) is None:
+                return False
+        except (UnicodeDecodeError, ValueError):
+            return False
+        return msg.offset <= self.offsets.get(bid, {}).get(index, -1)
+
+    def persist(self) -> list[tuple[bytes, bytes, Any]]:
+        """Write the dirty states to the table; returns (key, value, event) per write."""
+        writes = []
+        table = self.table
+        for bid, event in self.dirty.items():
+            key = bid.encode()
+            value = _encode_value((self.offsets.get(bid, {}), self.live[bid].dumps()))
+            with acting_for(event):
+                table.data[key] = value
+            writes.append((key, value, event))
+        self.dirty.clear()
+        if len(self.live) > self.limit:
+            for bid in list(islice(self.live, len(self.live) - int(self.limit * 0.9))):
+                del self.live[bid]
+                self.offsets.pop(bid, None)
+        return writes
+
+    def forget(self) -> None:
+        """Drop the decoded cache (nothing is dirty between batches)."""
+        self.live.clear()
+        self.offsets.clear()
+
+
+_encode_value = msgspec.msgpack.Encoder().encode
+_decode_value = msgspec.msgpack.Decoder(tuple[dict[int, int], bytes]).decode
+
+
+class Runtime:
+    """What the agents call: moves bytes between Kafka, the tables and the engine."""
+
+    def __init__(self, app: faust.App, settings: Settings, metrics: Metrics) -> None:
+        self.app, self.settings, self.metrics = app, settings, metrics
+        self.states = BorrowerStates(settings.cache_borrowers,
+                                     [t.topic(settings, n) for n in t.INPUT_TOPICS])
+        self.engine = Engine(settings, states=self.states)
+        metrics.engine = self.engine
+        metrics.assignment = self.assignment
+        self.key = settings.model_key_bytes
+        self.trainer: Trainer | None = None
+        self.champion: bytes | None = None  # the newest verified snapshot
+        self.borrowers: Any = None
+        self.readers: list[Broadcast] = []
+        self._generation: int | None = None
+        self._expected: dict[Any, int] = {}  # partition -> next offset (this generation)
+        self._reader: Any = None  # a consumer outside the group, for holes
+        self._offsets: Any = None  # reads the group's commits (see _committed)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.topic = {n: t.topic(settings, n) for n in (t.ALERTS, t.SCORES, t.DEADLETTER,
+                                                         t.TRAINING)}
+        self._outbox: list[tuple[str, bytes | None, bytes, int | None]] = []
+
+    # -- score: one batch of borrower events ------------------------------------------
+    async def score(self, batch: list[faust.EventT]) -> list[faust.EventT]:
+        """Process a batch; returns it once its outputs and state are durable."""
+        started = time.perf_counter()
+        states, process, emit = self.states, self.engine.process_raw, self._emit
+        states.table = self.borrowers
+        events = self.metrics.events
+        for event in batch:
+            msg = event.message
+            states.event = event
+            if states.holds(msg):  # processed before a crash or hand-over: outputs went out
+                events[(msg.topic, "unknown", "duplicate")] += 1
+                continue
+            try:
+                fx = process(msg.value, msg.topic, msg.partition, msg.offset)
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream either
+                log.exception("processing %s[%d]@%d failed", msg.topic, msg.partition, msg.offset)
+                fx = _failed(msg, exc)
+            emit(msg, fx)
+        states.event = None
+        await self._deliver()  # every output acknowledged by Kafka ...
+        await self._persist()  # ... before the state that produced them ...
+        now = time.time()  # ... before the events are acked (by the agent)
+        observe, positions = self.metrics.latency.observe, self.metrics.positions
+        for event in batch:
+            msg = event.message
+            observe(max(0.0, now - msg.timestamp))
+            if msg.offset >= positions.get((msg.topic, msg.partition), -1):
+                positions[(msg.topic, msg.partition)] = msg.offset
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        return batch
+
+    def _emit(self, msg: Any, fx: Effects) -> None:
+        self.metrics.events[(msg.topic, fx.event_type, fx.outcome)] += 1
+        out = self._outbox.append
+        if fx.deadletter is not None:
+            self.metrics.deadletters[msg.topic] += 1
+            out((self.topic[t.DEADLETTER], msg.key, encode(fx.deadletter), None))
+            return
+        if fx.score is None:
+            return  # a duplicate: its outputs went out the first time
+        key = fx.score.borrower_id.encode()
+        if fx.alert is not None:
+            out((self.topic[t.ALERTS], key, encode(fx.alert), None))
+        out((self.topic[t.SCORES], key, encode(fx.score), None))
+        for example in fx.examples:
+            out((self.topic[t.TRAINING], key, encode(example), None))
+
+    async def _deliver(self) -> None:
+        """Produce the outbox; return once Kafka acknowledged every message of it."""
+        records, self._outbox = self._outbox, []
+        await self._produce(records)
+
+    async def _persist(self) -> None:
+        """Write the batch's borrower states to the table and its changelog (acknowledged).
+
+        The changelog messages go straight to the producer rather than through Faust's
+        table write path, whose buffer cannot be waited for reliably; the bookkeeping
+        that path does (the changelog offset a RocksDB store has persisted) is kept.
+        """
+        table = self.borrowers
+        name = table.changelog_topic.get_topic_name()
+        writes = self.states.persist()
+        acked = await self._produce([(name, k, v, e.message.partition) for k, v, e in writes])
+        newest: dict[Any, int] = {}
+        for md in acked:
+            newest[md.topic_partition] = max(md.offset, newest.get(md.topic_partition, -1))
+        for tp, offset in newest.items():
+            if self.app.in_transaction:
+                self.app.tables.persist_offset_on_commit(table.data, tp, offset)
+            else:
+                table.data.set_persisted_offset(tp, offset)
+
+    async def _produce(self, records: list[tuple[str, bytes | None, bytes, int | None]]
+                       ) -> list[Any]:
+        """Send (topic, key, value, partition) records; retry any that fail until none does.
+
+        Returns the RecordMetadata of every record. Giving up would mean committing
+        offsets whose outputs are lost, so a broker that keeps refusing stalls the
+        agent (lag and /readyz show it) instead.
+        """
+        send = self.app.producer.send
+        acked: list[Any] = []
+        attempt = 0
+        while records:
+            futures: list[Any] = []
+            for topic, key, value, partition in records:
+                try:
+                    futures.append(await send(topic, key, value, partition, None, None))
+                except Exception as exc:  # noqa: BLE001 - retried below
+                    futures.append(_done_with(exc))
+            results = await asyncio.gather(*futures, return_exceptions=True)
+            failed = []
+            for record, res in zip(records, results):
+                if isinstance(res, BaseException):
+                    failed.append(record)
+                else:
+                    acked.append(res)
+            if failed:
+                attempt += 1
+                error = next(r for r in results if isinstance(r, BaseException))
+                log.warning("%d of %d messages not acknowledged (%r); retry %d",
+                            len(failed), len(records), error, attempt)
+                await asyncio.sleep(min(RETRY_MAX_S, 0.2 * 2 ** attempt))
+            records = failed
+        return acked
+
+    async def in_order(self, batch: list[faust.EventT]) -> list[Any]:
+        """The batch with any hole in a partition's offsets filled, in offset order.
+
+        Faust 0.15.3 can skip records after a rebalance: its consumer thread may still
+        deliver records fetched before the seek to the committed offsets, and the stream
+        then takes the offsets between the committed one and those records for a gap in
+        the log (as compaction makes) and counts them as acked, unread. A seek back does
+        not help: its fetch loop drops records behind the newest it has seen. So each
+        partition's offsets are checked to follow on from the group's commit (at the start
+        of a generation) or from the previous message, and a hole is read here, with a
+        consumer of our own, and processed first. Nothing is lost; a record that was in
+        fact processed before is recognised by the borrower's state.
+        """
+        generation = self.app.consumer_generation_id
+        if generation != self._generation:
+            self._generation, self._expected = generation, {}
+        out: list[Any] = []
+        for event in batch:
+            msg = event.message
+            tp = msg.tp
+            expected = self._expected.get(tp)
+            if expected is None:
+                expected = await self._committed(tp)
+            if expected is not None and msg.offset > expected:
+                log.warning("%s[%d]: offsets %d..%d were skipped by the consumer; reading them",
+                            msg.topic, msg.partition, expected, msg.offset - 1)
+                self.metrics.holes += 1
+                out.extend(await self._read_range(msg.topic, msg.partition, expected, msg.offset))
+            if expected is None or msg.offset >= expected:
+                self._expected[tp] = msg.offset + 1
+            out.append(event)
+        return out
+
+    async def _read_range(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        """Records [start, end) of one partition, as events the runtime can process."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        if self._reader is None:
+            self._reader = AIOKafkaConsumer(**t.client_options(self.settings),
+                                            enable_auto_commit=False)
+            await self._reader.start()
+        reader, tp = self._reader, TopicPartition(topic, partition)
+        reader.assign([tp])
+        reader.seek(tp, start)
+        out: list[Any] = []
+        deadline = time.monotonic() + 120
+        while await reader.position(tp) < end:
+            if time.monotonic() > deadline:  # the worker restarts from its last commit
+                raise RuntimeError(f"could not read {topic}[{partition}] {start}..{end - 1}")
+            for records in (await reader.getmany(tp, timeout_ms=1000)).values():
+                out.extend(Refetched(r, self.app.consumer_generation_id)
+                           for r in records if start <= r.offset < end)
+        return out
+
+    async def _committed(self, tp: Any) -> int | None:
+        """The group's committed offset of a partition (its earliest offset if none).
+
+        None when it cannot be learnt: the partition's first message is then taken as
+        the start (a hole there goes unnoticed, nothing else changes).
+        """
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        try:
+            if self._offsets is None:
+                # a consumer of the group's name that never joins: it only reads commits
+                self._offsets = AIOKafkaConsumer(**t.client_options(self.settings),
+                                                 group_id=self.settings.app_id,
+                                                 enable_auto_commit=False)
+                await self._offsets.start()
+            committed = await self._offsets.committed(TopicPartition(tp.topic, tp.partition))
+            if committed is not None and committed >= 0:
+                return committed
+            earliest = await self.app.consumer.earliest_offsets(tp)
+            return earliest.get(tp)
+        except Exception as exc:  # noqa: BLE001 - a guard must not stop the stream
+            log.warning("cannot read the committed offset of %s: %r", tp, exc)
+            return None
+
+    def repair_acks(self) -> None:
+        """Remove repeated offsets from Faust's per-partition lists of acked offsets.
+
+        After a rebalance Faust can record an offset as acked twice (once from its "gap"
+        bookkeeping, once from the ack itself). Its commit takes the first run of
+        consecutive offsets, which a repeat cuts to one offset: commits then advance by
+        one offset per partition per commit interval (seen here after hand-overs, and
+        reported upstream: robinhood/faust#625, faust-streaming/faust#596). The set of
+        offsets is unchanged; only the repeats go.
+        """
+        acked = getattr(self.app.consumer, "_acked", None)
+        if not acked:
+            return
+        for offsets in list(acked.values()):
+            if len(offsets) > 1 and len(set(offsets)) != len(offsets):
+                offsets[:] = sorted(set(offsets))
+
+    def ackable(self, batch: list[faust.EventT]) -> list[faust.EventT]:
+        """The events whose offsets may be committed: none while a rebalance runs.
+
+        Faust clears its per-partition ack bookkeeping when a rebalance starts; an ack
+        arriving after that would land in the next generation's bookkeeping. An event
+        left unacked is fetched again from the last commit, and `BorrowerStates.holds`
+        recognises it: its outputs are not sent twice.
+        """
+        app = self.app
+        if app.rebalancing:
+            return []
+        generation = app.consumer_generation_id
+        return [e for e in batch if e.message.generation_id == generation]
+
+    async def ack(self, stream: faust.StreamT, done: list[Any]) -> None:
+        """Ack what `ackable` allows: stream events to the stream, refetched records to the
+        consumer (their offsets may never have been delivered to, nor acked by, Faust)."""
+        ack = self.app.consumer.ack
+        for event in self.ackable(done):
+            if isinstance(event, Refetched):
+                ack(event.message)
+            else:
+                await stream.ack(event)
+
+    # -- macro indicators: every worker applies every reading ------------------------
+    def _macro_reading(self, value: bytes | None) -> tuple[ev.MacroIndicator | None, str]:
+        """(reading, "") or (None, why it is not a valid macro reading)."""
+        try:
+            reading = ev.decode(value)
+        except ev.InvalidEvent as exc:
+            return None, str(exc)
+        if not isinstance(reading, ev.MacroIndicator):
+            return None, f"{reading.__struct_config__.tag} events do not belong on macro.indicators"
+        return reading, ""
+
+    async def on_macro(self, record: Any) -> None:
+        """A reading from macro.indicators (Broadcast): into this worker's context."""
+        reading, _why = self._macro_reading(record.value)
+        if reading is None:
+            return  # the `macro` agent counts it and sends it to the dead-letter topic
+        fx = self.engine.process_raw(record.value, record.topic, record.partition, record.offset)
+        self.metrics.events[(record.topic, fx.event_type, fx.outcome)] += 1
+
+    async def check_macro(self, event: faust.EventT) -> None:
+        """The `macro` agent: an invalid reading becomes one dead letter."""
+        msg = event.message
+        reading, why = self._macro_reading(msg.value)
+        if reading is None:
+            self._emit(msg, _failed(msg, ValueError(why), "invalid"))
+            await self._deliver()
+
+    # -- model: train on one partition, score everywhere ------------------------------
+    async def learn(self, event: faust.EventT) -> None:
+        msg = event.message
+        try:
+            example = msgspec.json.decode(msg.value, type=TrainingExample)
+        except (msgspec.DecodeError, TypeError) as exc:
+            self._emit(msg, _failed(msg, exc, "invalid"))
+            await self._deliver()
+            return
+        self.metrics.events[(msg.topic, "training_example", "ok")] += 1
+        self.metrics.training_examples += 1
+        if self.trainer is None:
+            self.trainer = self._restore_trainer()
+        blob = self.trainer.learn(example.features, example.label == 1)
+        if blob is not None:
+            await self._produce([(t.topic(self.settings, t.MODELS), CHAMPION, blob, None)])
+
+    def _restore_trainer(self) -> Trainer:
+        """Resume from the newest verified snapshot, or start a fresh model."""
+        trainer = Trainer(self.key, self.settings.publish_every)
+        if self.champion is not None:
+            trainer = Trainer.restore(self.champion, self.key)
+            trainer.publish_every = self.settings.publish_every
+            log.info("trainer resumes from model v%d (%d examples)", trainer.version,
+                     trainer.examples)
+        return trainer
+
+    async def on_model(self, record: Any) -> None:
+        """A snapshot on risk.models (Broadcast): verify, swap if newer; refuse and count."""
+        blob = record.value
+        if not blob:
+            return
+        engine = self.engine
+        before = engine.scorer.version
+        if not engine.load_snapshot(blob):
+            log.warning("refused the model snapshot at %s offset %d: unsigned or tampered",
+                        record.topic, record.offset)
+            return
+        if engine.scorer.version > before:
+            self.champion = blob
+            self.metrics.snapshots_loaded += 1
+            log.info("scoring with model v%d", engine.scorer.version)
+        if self.trainer is not None and engine.scorer.version > self.trainer.version:
+            self.trainer = None  # another worker trained further: resume from its snapshot
+
+    async def caught_up(self) -> None:
+        """Until every broadcast topic has been read to its end once."""
+        for reader in self.readers:
+            await reader.caught_up.wait()
+
+    # -- rebalancing --------------------------------------------------------------------
+    @asynccontextmanager
+    async def processing(self) -> Any:
+        """Marks a batch in flight (see on_partitions_revoked)."""
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._idle.set()
+
+    async def on_partitions_revoked(self, app: Any, revoked: set, **_: Any) -> None:
+        """Finish the batch in flight before the partitions go; forget decoded state.
+
+        No batch starts while a rebalance runs (the agent checks), and the one under way
+        completes here -- outputs acknowledged, state written -- so that the partitions'
+        next owner recovers a changelog no late write of ours will overtake. Its events
+        stay unacked: the next owner reads them again and recognises them by the
+        borrowers' state (`BorrowerStates.holds`).
+        """
+        try:
+            await asyncio.wait_for(self._idle.wait(), self.settings.session_timeout_s * 0.8)
+        except asyncio.TimeoutError:
+            log.warning("a batch was still in flight when the partitions were revoked")
+        self.states.forget()
+        training = self.topic[t.TRAINING]
+        if self.trainer is not None and any(tp.topic == training for tp in revoked):
+            self.trainer = None  # whoever gets the partition resumes from the newest snapshot
+
+    def assignment(self) -> dict[str, int]:
+        """Active partitions by topic (borrower topics, training, macro, changelogs)."""
+        counts: dict[str, int] = {}
+        for tp in self.app.assignor.assigned_actives():
+            counts[tp.topic] = counts.get(tp.topic, 0) + 1
+        return counts
+
+    # -- probes --------------------------------------------------------------------------
+    def ready(self) -> bool:
+        app = self.app
+        return (not app.should_stop and app.tables.recovery.completed.is_set()
+                and not app.rebalancing and bool(app.consumer.assignment())
+                and all(r.caught_up.is_set() for r in self.readers))
+
+    def healthy(self) -> bool:
+        return not self.app.should_stop
+
+
+class Refetched:
+    """A record read by `Runtime.in_order` to fill a hole: processed like a stream event,
+    acked to the consumer directly once durable."""
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, record: Any, generation: int) -> None:
+        from faust.types.tuples import Message
+
+        self.message = Message(record.topic, record.partition, record.offset,
+                               record.timestamp / 1000.0, record.timestamp_type,
+                               record.headers, record.key, record.value, None,
+                               generation_id=generation)
+
+
+def _failed(msg: Any, exc: BaseException, what: str = "processing failed") -> Effects:
+    """A dead letter for a message the engine could not handle."""
+    import base64
+
+    fx = Effects("invalid")
+    fx.deadletter = DeadLetter(
+        topic=msg.topic, partition=msg.partition, offset=msg.offset,
+        raw=base64.b64encode(bytes(msg.value or b"")).decode(),
+        error=f"{what}: {type(exc).__name__}: {exc}")
+    return fx
+
+
+def _done_with(exc: BaseException) -> asyncio.Future:
+    fut = asyncio.get_running_loop().create_future()
+    fut.set_exception(exc)
+    return fut
+
+
+class Resources(mode.Service):
+    """Closes the runtime's own Kafka clients when the app stops."""
+
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+
+    async def on_stop(self) -> None:
+        rt = self.runtime
+        for client in (rt._reader, rt._offsets):
+            if client is not None:
+                await client.stop()
+        rt._reader = rt._offsets = None
+
+
+class Broadcast(mode.Service):
+    """Every message of one topic, on every worker: a consumer outside the consumer group.
+
+    Reads from the beginning and calls `handle(record)` for each message, in order;
+    `caught_up` is set once the end of the topic (as of the first fetch) is reached.
+    """
+
+    def __init__(self, settings: Settings, topic: str, handle: Any,
+                 fetch_bytes: int = 1024 * 1024, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings, self.topic, self.handle = settings, t.topic(settings, topic), handle
+        self.fetch_bytes = fetch_bytes
+        self.caught_up = asyncio.Event()
+
+    @property
+    def label(self) -> str:
+        return f"Broadcast: {self.topic}"
+
+    @mode.Service.task
+    async def _read(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        options = t.client_options(self.settings)
+        admin = AIOKafkaAdminClient(**options)
+        await admin.start()
+        try:
+            (meta,) = await admin.describe_topics([self.topic])
+        finally:
+            await admin.close()
+        tps = [TopicPartition(self.topic, p["partition"]) for p in meta["partitions"]]
+        consumer = AIOKafkaConsumer(**options, enable_auto_commit=False,
+                                    max_partition_fetch_bytes=self.fetch_bytes)
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            while not self.should_stop:
+                batches = await consumer.getmany(timeout_ms=500)
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            await self.handle(record)
+                        except Exception:  # noqa: BLE001 - one bad message is not fatal
+                            log.exception("%s: message at offset %d", self.topic, record.offset)
+                if not self.caught_up.is_set() and await self._at_end(consumer, tps):
+                    self.caught_up.set()
+                    log.info("%s read to its end", self.topic)
+        finally:
+            await consumer.stop()
+
+    @staticmethod
+    async def _at_end(consumer: Any, tps: list[Any]) -> bool:
+        # The high watermark of a fetch response, not end_offsets(): the embedded broker
+        # answers ListOffsets one batch short.
+        for tp in tps:
+            hw = consumer.highwater(tp)
+            if hw is None or await consumer.position(tp) < hw:
+                return False
+        return True

@@ -1,0 +1,81 @@
+"""`streamer worker`: the production entry point, a Faust worker configured from the environment.
+
+Every setting comes from a STREAMER_* variable (see `streamer/settings.py`); a bad one is
+reported in one line (exit status 2). Before starting, the worker checks that the topics
+exist as `streamer topics apply` creates them (it never creates topics itself) and stops
+with the list of problems otherwise (exit status 2). It then runs Faust's worker machinery
+until SIGINT/SIGTERM, serving /metrics, /healthz and /readyz on STREAMER_METRICS_ADDR.
+
+Run several with the same STREAMER_APP_ID to share the partitions; give each its own
+STREAMER_DATA_DIR (RocksDB) and, on one host, its own STREAMER_METRICS_ADDR and
+STREAMER_WEB_PORT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from streamer.settings import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-topic-check", action="store_true",
+                        help="start without checking the topics first")
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if settings.processing_guarantee == "exactly_once":
+        print("streamer worker: STREAMER_PROCESSING_GUARANTEE=exactly_once is not supported: the "
+              "worker sends its outputs in acknowledged batches (at least once) and every alert "
+              "carries a stable alert_id for deduplication; use at_least_once", file=sys.stderr)
+        return 2
+    if not args.no_topic_check:
+        from streamer import topics
+
+        try:
+            problems = asyncio.run(asyncio.wait_for(topics.check(settings), 60))
+        except Exception as exc:  # noqa: BLE001 - unreachable cluster, bad credentials ...
+            print(f"streamer worker: cannot reach Kafka at {settings.bootstrap_servers}: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            return 2
+        if problems:
+            print("streamer worker: topics are not ready (run `streamer topics apply`): "
+                  + "; ".join(problems), file=sys.stderr)
+            return 2
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    """Run one worker in this process until it is stopped; returns the exit status."""
+    import faust
+    import mode
+
+    from streamer.app import create_app
+    from streamer.metrics import Metrics, MetricsServer
+
+    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    metrics = Metrics()
+    app = create_app(settings, metrics)
+    runtime = app.streamer
+    server = MetricsServer(metrics, settings.metrics_addr, ready=runtime.ready,
+                           healthy=runtime.healthy)
+
+    class Probes(mode.Service):
+        async def on_start(self) -> None:
+            await server.start()
+
+        async def on_stop(self) -> None:
+            await server.stop()
+
+    worker = faust.Worker(app, Probes(), loglevel=settings.log_level.upper(), quiet=True)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    return 0

@@ -1,0 +1,772 @@
+"""The Kafka runtime on Apache Kafka: workers as separate processes, as in production.
+
+Each test gets its own topics (STREAMER_TOPIC_PREFIX) and consumer group (STREAMER_APP_ID)
+on the session's broker, created by `streamer topics apply`. Workers run as `streamer
+worker` child processes; the tests wait on their /metrics (never on sleeps) and read the
+output topics back with aiokafka (and kcat). Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import msgspec
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamer import topics
+from streamer.features import FEATURES
+from streamer.replay import replay
+from streamer.settings import Settings
+from streamer.simulate import generate
+from streamer.simulate.kafka import produce
+from streamer.trainer import Trainer
+from tests.integration.conftest import unique_name
+
+REPO = Path(__file__).resolve().parents[2]
+ALERT_SCHEMA = json.loads((REPO / "topics" / "schemas" / "alert.json").read_text())
+KEY = Settings().model_key_bytes
+CONTEXT_FEATURES = {"industry_orders", "industry_raw_prices", "region_stress",
+                    "region_unemployment", "industry_delinquency", "region_delinquency"}
+BORROWER_TOPICS = set(topics.INPUT_TOPICS)
+READY_S = 60.0
+PROCESS_S = 120.0
+
+
+# -- set-up helpers ---------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Deployment:
+    """One test's topics and worker settings on the session's Kafka."""
+
+    def __init__(self, bootstrap: str, workdir: Path, **env: str) -> None:
+        prefix = unique_name("rt")
+        self.env = {
+            "STREAMER_BOOTSTRAP_SERVERS": bootstrap, "STREAMER_TOPIC_PREFIX": prefix + ".",
+            "STREAMER_APP_ID": prefix + "-app", "STREAMER_WEB_PORT": "0",
+            "STREAMER_SESSION_TIMEOUT_S": "6", "STREAMER_LOG_LEVEL": "info",
+            "STREAMER_BATCH_WAIT_S": "0.02", **env,
+        }
+        self.settings = Settings.from_env(self.env)
+        self.workdir = workdir
+        self.workers: list[WorkerProcess] = []
+        code = asyncio.run(topics.apply(self.settings, out=lambda _line: None))
+        assert code == 0, "streamer topics apply failed"
+
+    def topic(self, name: str) -> str:
+        return topics.topic(self.settings, name)
+
+    def start_worker(self, name: str = "w1", **env: str) -> WorkerProcess:
+        w = WorkerProcess({**self.env, **env}, self.workdir, name)
+        self.workers.append(w)
+        return w
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.kill()
+
+
+class WorkerProcess:
+    """`streamer worker` in a child process, observed through its /metrics."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, name: str) -> None:
+        self.name = name
+        self.addr = f"127.0.0.1:{_free_port()}"
+        self.log_path = workdir / f"{name}.log"
+        full = {**os.environ, **env, "STREAMER_METRICS_ADDR": self.addr,
+                "STREAMER_DATA_DIR": str(workdir / f"{name}-data")}
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streamer.cli", "worker"], env=full, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return f"--- {self.name} log tail ---\n" + "\n".join(text[-lines:])
+
+    def _get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://{self.addr}{path}", timeout=2) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+        except OSError:
+            return 0, ""
+
+    def metrics(self) -> dict[str, float]:
+        """'name{label="v",...}' (labels sorted) -> value."""
+        status, text = self._get("/metrics")
+        out: dict[str, float] = {}
+        if status != 200:
+            return out
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+                out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+        return out
+
+    def value(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels`."""
+        total = 0.0
+        for key, v in self.metrics().items():
+            base, _, rest = key.partition("{")
+            if base == name and all(f'{k}="{val}"' in rest for k, val in labels.items()):
+                total += v
+        return total
+
+    def scored(self) -> int:
+        """Borrower-topic events whose outputs are acknowledged (latency observed after)."""
+        return int(self.value("streamer_processing_latency_seconds_count"))
+
+    def wait(self, check: Callable[[], bool], what: str, timeout: float = PROCESS_S) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.25)
+        state = f"exited {self.proc.returncode}" if self.proc.poll() is not None else "running"
+        raise AssertionError(f"{self.name} ({state}): timed out after {timeout:g} s waiting for "
+                             f"{what}\n{self.log_tail()}")
+
+    def wait_ready(self, timeout: float = READY_S) -> None:
+        self.wait(lambda: self._get("/readyz")[0] == 200, "/readyz", timeout)
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM (a graceful leave), then wait; returns the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout} s\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def deploy(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
+    made: list[Deployment] = []
+
+    def _make(**env: str) -> Deployment:
+        d = Deployment(kafka_bootstrap, tmp_path, **env)
+        made.append(d)
+        return d
+
+    yield _make
+    for d in made:
+        d.close()
+
+
+# -- models -------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[dict]]:
+    """A signed snapshot trained by `replay` on a simulated year, and its training examples."""
+    d = tmp_path_factory.mktemp("history")
+    path = d / "history.jsonl"
+    sim = generate("industry_downturn", 300, 365, 11, "2025-01-01")
+    path.write_bytes(b"".join(msgspec.json.encode(e) + b"\n"
+                              for _, _, e in sim.events()))
+    examples = io.BytesIO()
+    _summary, _engine, trainer = replay(path, examples=examples, settings=Settings())
+    assert trainer is not None and trainer.champion.n_positive >= 10
+    return trainer.publish(), [msgspec.json.decode(line) for line in examples.getvalue().splitlines()]
+
+
+@pytest.fixture(scope="session")
+def frozen_snapshot(history: tuple[bytes, list[dict]]) -> bytes:
+    """A model of the borrower's own history only (no macro or portfolio features).
+
+    With it, a borrower's alerts depend on nothing but that borrower's events in order:
+    the context a worker sees (macro readings as they arrive, the delinquency of the
+    borrowers of its own partitions) is by design not the context a single-file replay
+    sees, and no test of equality could hold with it.
+    """
+    _snapshot, examples = history
+    trainer = Trainer(KEY, publish_every=10**9)
+    for ex in examples:
+        x = {f: v for f, v in ex["features"].items() if f not in CONTEXT_FEATURES}
+        trainer.learn(x, ex["label"] == 1)
+    assert trainer.champion.n_positive >= 10
+    trainer.version = 41  # a version of its own: the next one published is v42
+    return trainer.publish()
+
+
+# -- Kafka helpers ------------------------------------------------------------------------
+def publish(settings: Settings, topic: str, value: bytes, key: bytes = b"champion") -> None:
+    async def go() -> None:
+        producer = AIOKafkaProducer(**topics.client_options(settings), acks="all",
+                                    max_request_size=topics.MODEL_MAX_BYTES)
+        await producer.start()
+        try:
+            await producer.send_and_wait(topic, value, key=key)
+        finally:
+            await producer.stop()
+
+    asyncio.run(asyncio.wait_for(go(), 30))
+
+
+def produce_items(settings: Settings, items: list[tuple[str, str, dict]]) -> None:
+    asyncio.run(asyncio.wait_for(
+        produce(items, topics.client_options(settings), settings.topic_prefix), 120))
+
+
+async def partitions(settings: Settings, names: list[str]) -> list[TopicPartition]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**topics.client_options(settings))
+    await admin.start()
+    try:
+        return [TopicPartition(m["topic"], p["partition"])
+                for m in await admin.describe_topics(names) for p in m["partitions"]]
+    finally:
+        await admin.close()
+
+
+def read_all(settings: Settings, topic: str, timeout: float = 30.0) -> list[Any]:
+    """Every record of `topic` up to its current end offsets (no consumer group)."""
+    async def go() -> list[Any]:
+        tps = await partitions(settings, [topic])
+        consumer = AIOKafkaConsumer(**topics.client_options(settings), enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            got: list[Any] = []
+            async def behind() -> bool:
+                return any([await consumer.position(tp) < ends[tp] for tp in tps])
+
+            while await behind():
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    got.extend(records)
+            return got
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(asyncio.wait_for(go(), timeout))
+
+
+def lag(settings: Settings, names: list[str]) -> int:
+    """Messages of `names` not yet committed by the workers' consumer group."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def go() -> int:
+        admin = AIOKafkaAdminClient(**topics.client_options(settings))
+        consumer = AIOKafkaConsumer(**topics.client_options(settings))
+        await admin.start()
+        await consumer.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(settings.app_id)
+            tps = await partitions(settings, names)
+            ends = await consumer.end_offsets(tps)
+            return sum(end - (committed[tp].offset if tp in committed else 0)
+                       for tp, end in ends.items())
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(asyncio.wait_for(go(), 30))
+
+
+def end_offsets(settings: Settings, names: list[str]) -> dict[tuple[str, int], int]:
+    async def go() -> dict[tuple[str, int], int]:
+        tps = await partitions(settings, names)
+        consumer = AIOKafkaConsumer(**topics.client_options(settings))
+        await consumer.start()
+        try:
+            return {(tp.topic, tp.partition): end
+                    for tp, end in (await consumer.end_offsets(tps)).items()}
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(asyncio.wait_for(go(), 30))
+
+
+def wait_processed(d: Deployment, *workers: WorkerProcess, timeout: float = PROCESS_S) -> None:
+    """Until the workers have processed every borrower event now on the input topics.
+
+    "Processed" is the worker's `streamer_processed_offset`: outputs acknowledged and state
+    persisted. Consumer-group commits follow every few seconds (and are checked apart:
+    after a rebalance Faust's own commit bookkeeping can lag, see the report).
+    """
+    ends = end_offsets(d.settings, [d.topic(n) for n in topics.INPUT_TOPICS])
+    t0 = time.monotonic()
+
+    def done() -> bool:
+        seen: dict[tuple[str, int], float] = {}
+        for w in workers:
+            for key, value in w.metrics().items():
+                if key.startswith("streamer_processed_offset{"):
+                    labels = dict(part.split("=", 1) for part in key[26:-1].split(","))
+                    tp = (labels["topic"].strip('"'), int(labels["partition"].strip('"')))
+                    seen[tp] = max(seen.get(tp, -1), value)
+        return all(seen.get(tp, -1) >= end - 1 for tp, end in ends.items() if end > 0)
+
+    workers[0].wait(done, "every input event processed", timeout)
+    if os.environ.get("STREAMER_TEST_VERBOSE"):
+        print(f"processed in {time.monotonic() - t0:.1f} s")
+
+
+def wait_committed(d: Deployment, worker: WorkerProcess, timeout: float = PROCESS_S) -> float:
+    """Until the group has committed every input message; returns the seconds it took."""
+    names = [d.topic(n) for n in (*topics.INPUT_TOPICS, topics.MACRO_TOPIC)]
+    t0 = time.monotonic()
+    worker.wait(lambda: lag(d.settings, names) == 0, "consumer-group lag 0", timeout)
+    return time.monotonic() - t0
+
+
+def alerts_of(settings: Settings) -> list[dict]:
+    records = read_all(settings, topics.topic(settings, topics.ALERTS))
+    out = []
+    for r in records:
+        a = msgspec.json.decode(r.value)
+        assert r.key == a["borrower_id"].encode(), "alerts are keyed by borrower id"
+        out.append(a)
+    return out
+
+
+def simulated(scenario: str, borrowers: int, days: int, seed: int,
+              start: str = "2026-01-01") -> list[tuple[str, str, dict]]:
+    return list(generate(scenario, borrowers, days, seed, start).events())
+
+
+def count_borrower_events(items: list[tuple[str, str, dict]]) -> int:
+    return sum(1 for topic, _, _ in items if topic in BORROWER_TOPICS)
+
+
+@pytest.fixture(scope="session")
+def kcat() -> str:
+    """The kcat binary (Debian package `kcat`), installed here if missing and we may."""
+    path = shutil.which("kcat")
+    if path is None and hasattr(os, "geteuid") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "install", "-y", "-q", "kcat"], capture_output=True,
+                       timeout=300, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        path = shutil.which("kcat")
+    if path is None:
+        pytest.fail("kcat is not installed (apt-get install kcat; ./dev.sh setup does it)",
+                    pytrace=False)
+    return path
+
+
+# -- the tests ------------------------------------------------------------------------------
+def test_end_to_end_alerts_validate_and_reach_a_non_python_client(
+        deploy: Callable[..., Deployment], history: tuple[bytes, list[dict]], kcat: str) -> None:
+    """Simulated portfolio in -> schema-valid alerts out, read by aiokafka and by kcat.
+
+    A poison message and an invalid event in the middle become dead letters and the
+    stream goes on.
+    """
+    d = deploy()
+    publish(d.settings, d.topic(topics.MODELS), history[0])
+    items = simulated("industry_downturn", 150, 200, seed=21)
+    half = len(items) // 2
+    poison = [("credit.transactions", "b-poison", None), ("credit.repayments", "b0000001", None)]
+    worker = d.start_worker()
+    produce_items(d.settings, items[:half])
+
+    async def bad() -> None:
+        producer = AIOKafkaProducer(**topics.client_options(d.settings))
+        await producer.start()
+        try:
+            await producer.send_and_wait(d.topic("credit.transactions"), b"\x00\xffnot json",
+                                         key=b"b-poison")
+            await producer.send_and_wait(d.topic("credit.repayments"), json.dumps(
+                {"event_id": "bad-1", "type": "payment", "borrower_id": "b0000001",
+                 "ts": "2026-03-01T08:00:00Z", "v": 1, "loan_id": "L1", "amount": -5}).encode(),
+                key=b"b0000001")
+        finally:
+            await producer.stop()
+
+    asyncio.run(asyncio.wait_for(bad(), 30))
+    produce_items(d.settings, items[half:])
+    expected = count_borrower_events(items) + len(poison)
+    worker.wait(lambda: worker.scored() >= expected, f"{expected} events scored")
+
+    alerts = alerts_of(d.settings)
+    assert len(alerts) >= 20, f"only {len(alerts)} alerts"
+    for a in alerts:
+        jsonschema.validate(a, ALERT_SCHEMA, cls=jsonschema.Draft202012Validator)
+    assert {a["tier"] for a in alerts} >= {"watch", "high"}
+
+    out = subprocess.run(
+        [kcat, "-b", d.settings.bootstrap_servers, "-C", "-t", d.topic(topics.ALERTS), "-e",
+         "-q", "-f", "%k\t%s\n"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    via_kcat = [line.split("\t", 1) for line in out.stdout.splitlines() if line]
+    assert sorted(json.loads(v)["alert_id"] for _, v in via_kcat) == \
+        sorted(a["alert_id"] for a in alerts)
+    assert all(json.loads(v)["borrower_id"] == k for k, v in via_kcat)
+
+    dead = [msgspec.json.decode(r.value) for r in read_all(d.settings, d.topic(topics.DEADLETTER))]
+    assert {(x["topic"], x["error"][:14]) for x in dead} == {
+        (d.topic("credit.transactions"), "not valid JSON"),
+        (d.topic("credit.repayments"), "Expected `floa")}, dead
+    assert all(x["offset"] >= 0 and x["raw"] for x in dead)
+
+    scores = read_all(d.settings, d.topic(topics.SCORES))
+    assert len(scores) == count_borrower_events(items), "one score update per valid event"
+    m = worker.metrics()
+    assert worker.value("streamer_deadletters_total") == 2
+    assert worker.value("streamer_alerts_total") == len(alerts)
+    assert worker.value("streamer_model_version") >= 1
+    ids = {key for _, key, _ in items}
+    assert not any(f'"{bid}"' in k for k in m for bid in ids), "a borrower id in a label"
+    assert worker.stop() == 0
+
+
+def test_frozen_worker_alerts_equal_replay(deploy: Callable[..., Deployment],
+                                           frozen_snapshot: bytes, tmp_path: Path) -> None:
+    """With learning off and one fixed snapshot, the worker says what `replay` says.
+
+    Kafka orders messages per partition only, and the contract spreads a borrower's events
+    over four topics: a consumer that drains a backlog interleaves those topics in an
+    order of its own. The test therefore sends every borrower event through one topic
+    (the worker does not care which input topic an event comes on), keyed by borrower, so
+    that each borrower's events reach the worker in the file's order; the snapshot has no
+    context features (see `frozen_snapshot`). Macro readings still go to their topic.
+    """
+    d = deploy(STREAMER_TRAINING="off")
+    publish(d.settings, d.topic(topics.MODELS), frozen_snapshot)
+    items = simulated("industry_downturn", 150, 240, seed=33)
+    routed = [(t if t == topics.MACRO_TOPIC else "credit.repayments", k, e) for t, k, e in items]
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_bytes(b"".join(msgspec.json.encode(e) + b"\n"
+                                     for _, _, e in items))
+    replayed = io.BytesIO()
+    replay(events_file, alerts=replayed, settings=d.settings, model=frozen_snapshot, learn=False)
+    expected = [msgspec.json.decode(line) for line in replayed.getvalue().splitlines()]
+    assert len(expected) >= 30
+
+    worker = d.start_worker()
+    produce_items(d.settings, routed)
+    wait_processed(d, worker)
+    assert worker.scored() == count_borrower_events(items)
+    got = alerts_of(d.settings)
+    assert worker.value("streamer_model_version") == pickle_version(frozen_snapshot)
+    assert_same_alerts(got, expected)
+    assert worker.stop() == 0
+
+
+def pickle_version(blob: bytes) -> int:
+    from streamer.model import load_snapshot
+
+    return load_snapshot(blob, KEY)[0]
+
+
+def assert_same_alerts(got: list[dict], expected: list[dict]) -> None:
+    """Same alerts, field for field (emitted_at aside), in the same order per borrower."""
+    def key(a: dict) -> tuple:
+        return tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(a.items())
+                     if k != "emitted_at")
+
+    def by_borrower(alerts: list[dict]) -> dict[str, list[tuple]]:
+        out: dict[str, list[tuple]] = defaultdict(list)
+        for a in alerts:
+            out[a["borrower_id"]].append(key(a))
+        return out
+
+    got_ids = [a["alert_id"] for a in got]
+    assert len(got_ids) == len(set(got_ids)), "an alert was emitted twice"
+    missing = {a["alert_id"] for a in expected} - set(got_ids)
+    extra = set(got_ids) - {a["alert_id"] for a in expected}
+    assert not missing and not extra, f"{len(missing)} missing, {len(extra)} extra alerts"
+    assert by_borrower(got) == by_borrower(expected)
+
+
+@pytest.mark.parametrize("store,stop", [("memory://", "graceful"), ("rocksdb://", "crash")])
+def test_two_workers_split_partitions_and_hand_over_state(
+        deploy: Callable[..., Deployment], frozen_snapshot: bytes, tmp_path: Path,
+        store: str, stop: str) -> None:
+    """Two workers share the partitions; one stops (or is killed); the other goes on.
+
+    Proof of the hand-over: the alerts of the whole run, across the stop, equal an
+    uninterrupted replay's -- alert_id for alert_id, each borrower's tier history
+    continuing (previous_tier) -- so no borrower is "raised" again after a hand-over.
+    `crash` kills the worker (SIGKILL) while it is processing: events it had not
+    committed are processed again by the other, whose state comes from the changelog.
+    """
+    d = deploy(STREAMER_TRAINING="off", STREAMER_STORE=store)
+    publish(d.settings, d.topic(topics.MODELS), frozen_snapshot)
+    items = simulated("industry_downturn", 200, 240, seed=44)
+    routed = [(t if t == topics.MACRO_TOPIC else "credit.repayments", k, e) for t, k, e in items]
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_bytes(b"".join(msgspec.json.encode(e) + b"\n"
+                                     for _, _, e in items))
+    replayed = io.BytesIO()
+    replay(events_file, alerts=replayed, settings=d.settings, model=frozen_snapshot, learn=False)
+    expected = [msgspec.json.decode(line) for line in replayed.getvalue().splitlines()]
+
+    a, b = d.start_worker("a"), d.start_worker("b")
+    a.wait_ready()
+    b.wait_ready()
+    inputs = d.topic("credit.repayments")
+    both = lambda: (a.value("streamer_assigned_partitions", topic=inputs),  # noqa: E731
+                    b.value("streamer_assigned_partitions", topic=inputs))
+    a.wait(lambda: both() == (2, 2), "a 2/2 split of the input partitions")
+
+    cut = len(routed) // 2
+    first = count_borrower_events(routed[:cut])
+    produce_items(d.settings, routed[:cut])
+    a.wait(lambda: a.scored() + b.scored() >= first, f"{first} events scored by a and b")
+    assert a.scored() > 0 and b.scored() > 0, "both workers processed events"
+
+    if stop == "graceful":
+        assert b.stop() == 0
+        produce_items(d.settings, routed[cut:])
+    else:
+        by_b = b.scored()
+        producing = subprocess.Popen([sys.executable, "-c", PRODUCE_REST], env={
+            **os.environ, "BOOTSTRAP": d.settings.bootstrap_servers,
+            "PREFIX": d.settings.topic_prefix, "ITEMS": str(tmp_path / "rest.json")},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        (tmp_path / "rest.json").write_bytes(msgspec.json.encode(routed[cut:]))
+        b.wait(lambda: b.scored() > by_b + 200, "b processing the second half", 60)
+        b.kill()
+        assert producing.wait(60) == 0, producing.stdout.read()
+    a.wait(lambda: a.value("streamer_assigned_partitions", topic=inputs) == 4,
+           "a taking over b's partitions")
+    wait_processed(d, a)
+    # ... and the group's commits follow (Faust's own bookkeeping, repaired by the worker)
+    seconds = wait_committed(d, a, 60)
+    if os.environ.get("STREAMER_TEST_VERBOSE"):
+        print(f"committed in {seconds:.1f} s")
+
+    got = alerts_of(d.settings)
+    # At least once: a hand-over may replay uncommitted events; their alerts repeat with
+    # the same alert_id, and a consumer drops the repeats.
+    unique = list({al["alert_id"]: al for al in got}.values())
+    assert_same_alerts(unique, expected)
+    history = defaultdict(list)
+    for al in unique:
+        history[al["borrower_id"]].append(al)
+    for alerts in history.values():
+        for before, after in zip(alerts, alerts[1:]):
+            assert after["previous_tier"] == before["tier"], (before, after)
+    assert a.stop() == 0
+
+
+# Produces the items of $ITEMS (waiting for the file to appear) in another process, so
+# that the test can kill a worker while they stream in.
+PRODUCE_REST = """
+import asyncio, os, time, msgspec
+from pathlib import Path
+from streamer.simulate.kafka import produce
+path = Path(os.environ["ITEMS"])
+while not path.exists():
+    time.sleep(0.05)
+time.sleep(0.2)
+items = [tuple(x) for x in msgspec.json.decode(path.read_bytes())]
+asyncio.run(produce(items, {"bootstrap_servers": os.environ["BOOTSTRAP"]},
+                    os.environ["PREFIX"], rate=4000))
+"""
+
+
+def test_forged_and_unsigned_snapshots_are_refused_and_counted(
+        deploy: Callable[..., Deployment], history: tuple[bytes, list[dict]]) -> None:
+    """Every worker refuses unsigned, tampered and foreign-key snapshots and keeps its model."""
+    good = history[0]
+    version = pickle_version(good)
+    d = deploy(STREAMER_TRAINING="off")
+    publish(d.settings, d.topic(topics.MODELS), good)
+    workers = [d.start_worker("a"), d.start_worker("b")]
+    for w in workers:
+        w.wait(lambda w=w: w.value("streamer_model_version") == version, f"model v{version}",
+               READY_S)
+
+    from streamer.model import MAGIC, sign
+
+    payload = good[len(MAGIC) + 32:]
+    evil = pickle.dumps({"version": version + 100, "model": None})
+    forged = [
+        evil,  # unsigned pickle
+        good[:-1] + bytes([good[-1] ^ 1]),  # tampered payload
+        sign(evil, b"k" * 32),  # signed with another key
+        MAGIC + b"\x00" * 32 + payload,  # a header with a zero signature
+    ]
+    for blob in forged:
+        publish(d.settings, d.topic(topics.MODELS), blob)
+    for w in workers:
+        w.wait(lambda w=w: w.value("streamer_snapshots_refused_total") == len(forged),
+               f"{len(forged)} refusals", 30)
+        assert w.value("streamer_model_version") == version
+
+    items = simulated("industry_downturn", 60, 150, seed=55)
+    produce_items(d.settings, items)
+    a, b = workers
+    wait_processed(d, a, b)
+    assert a.scored() + b.scored() >= count_borrower_events(items)
+    alerts = alerts_of(d.settings)
+    assert alerts and {al["model_version"] for al in alerts} == {version}
+    for w in workers:
+        assert w.stop() == 0
+
+
+def test_worker_refuses_to_start_without_its_topics(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = {**os.environ, "STREAMER_BOOTSTRAP_SERVERS": kafka_bootstrap,
+           "STREAMER_TOPIC_PREFIX": unique_name("none") + ".",
+           "STREAMER_METRICS_ADDR": f"127.0.0.1:{_free_port()}"}
+    out = subprocess.run([sys.executable, "-m", "streamer.cli", "worker"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "run `streamer topics apply`" in out.stderr and "missing" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+def test_training_publishes_snapshots_that_every_worker_loads(
+        deploy: Callable[..., Deployment], history: tuple[bytes, list[dict]]) -> None:
+    """The trainer learns risk.training, publishes to risk.models; all workers swap to it."""
+    d = deploy(STREAMER_PUBLISH_EVERY="200")
+    start = pickle_version(history[0])
+    publish(d.settings, d.topic(topics.MODELS), history[0])
+    a, b = d.start_worker("a"), d.start_worker("b")
+    items = simulated("industry_downturn", 200, 300, seed=66)
+    produce_items(d.settings, items)
+    wait_processed(d, a, b)
+    examples = len(read_all(d.settings, d.topic(topics.TRAINING)))
+    assert examples >= 400
+    learned = lambda: a.value("streamer_training_examples_total") + b.value(  # noqa: E731
+        "streamer_training_examples_total")
+    a.wait(lambda: learned() >= examples, f"{examples} examples learned")
+    a.wait(lambda: min(a.value("streamer_model_version"), b.value("streamer_model_version"))
+           > start, "a newer model on both workers")
+    # the trainer resumed from the published snapshot (versions go on from it) and every
+    # worker scores with the newest one
+    published = [pickle_version(r.value) for r in read_all(d.settings, d.topic(topics.MODELS))]
+    assert published[0] == start and published == sorted(published) and published[-1] > start
+    a.wait(lambda: a.value("streamer_model_version") == b.value("streamer_model_version")
+           == published[-1], f"both workers on model v{published[-1]}")
+    for w in (a, b):
+        assert w.stop() == 0
+
+
+# -- the worker's guards around Faust, without a broker --------------------------------------
+# (partition order, acks across rebalances, the offsets stored with a borrower's state)
+from types import SimpleNamespace  # noqa: E402
+
+from streamer.app import BorrowerStates, Runtime  # noqa: E402
+from streamer.metrics import Metrics  # noqa: E402
+from streamer.state import BorrowerState  # noqa: E402
+
+GUARD_TOPIC = "credit.repayments"
+
+
+class FakeEvent:  # what the runtime reads of a Faust event (weak-referenceable, like one)
+    def __init__(self, message: SimpleNamespace) -> None:
+        self.message = message
+
+
+def fake_event(offset: int, partition: int = 0, generation: int = 1,
+               key: bytes = b"b1") -> FakeEvent:
+    msg = SimpleNamespace(topic=GUARD_TOPIC, partition=partition, offset=offset,
+                          tp=(GUARD_TOPIC, partition),
+                          key=key, generation_id=generation, value=b"{}", timestamp=0.0)
+    return FakeEvent(msg)
+
+
+def guarded_runtime(committed: dict) -> Runtime:
+    app = SimpleNamespace(consumer_generation_id=1, consumer=None, rebalancing=False)
+    rt = Runtime(app, Settings(), Metrics())
+    rt.reads = []
+
+    async def _committed(tp):
+        return committed.get(tp)
+
+    async def _read_range(topic, partition, start, end):
+        rt.reads.append((partition, start, end))
+        return [fake_event(o, partition) for o in range(start, end)]
+
+    rt._committed, rt._read_range = _committed, _read_range
+    return rt
+
+
+def offsets(events) -> list[tuple[int, int]]:
+    return [(e.message.partition, e.message.offset) for e in events]
+
+
+def test_guard_in_order_keeps_a_contiguous_run() -> None:
+    rt = guarded_runtime({(GUARD_TOPIC, 0): 10})
+    batch = [fake_event(10), fake_event(11), fake_event(12)]
+    assert asyncio.run(rt.in_order(batch)) == batch
+    assert rt.reads == []
+
+
+def test_guard_a_hole_is_read_and_processed_first() -> None:
+    rt = guarded_runtime({(GUARD_TOPIC, 0): 10, (GUARD_TOPIC, 1): 5})
+    batch = [fake_event(13), fake_event(5, partition=1), fake_event(14), fake_event(6, partition=1)]
+    got = asyncio.run(rt.in_order(batch))
+    assert offsets(got) == [(0, 10), (0, 11), (0, 12), (0, 13), (1, 5), (0, 14), (1, 6)]
+    assert rt.reads == [(0, 10, 13)] and rt.metrics.holes == 1
+    # a record delivered again later (behind what was read) passes through; no new hole
+    assert offsets(asyncio.run(rt.in_order([fake_event(12), fake_event(15)]))) == [(0, 12), (0, 15)]
+    assert rt.reads == [(0, 10, 13)]
+
+
+def test_guard_a_new_generation_starts_from_the_commit_again() -> None:
+    rt = guarded_runtime({(GUARD_TOPIC, 0): 10})
+    assert len(asyncio.run(rt.in_order([fake_event(10), fake_event(11)]))) == 2
+    rt.app.consumer_generation_id = 2
+    got = asyncio.run(rt.in_order([fake_event(20, generation=2)]))
+    assert offsets(got)[0] == (0, 10) and len(got) == 11
+
+
+def test_guard_nothing_is_acked_during_a_rebalance_or_from_an_older_generation() -> None:
+    from streamer.app import Refetched
+
+    rt = guarded_runtime({})
+    record = SimpleNamespace(topic=GUARD_TOPIC, partition=0, offset=0, key=b"b1", value=b"{}",
+                             timestamp=0, timestamp_type=0, headers=[])
+    batch = [fake_event(1, generation=1), fake_event(2, generation=2), Refetched(record, 2)]
+    rt.app.consumer_generation_id = 2
+    assert rt.ackable(batch) == batch[1:]
+    rt.app.rebalancing = True
+    assert rt.ackable(batch) == []
+
+
+class FakeTable(dict):
+    @property
+    def data(self):
+        return self
+
+
+def test_guard_state_bytes_carry_offsets_that_recognise_a_replayed_fake_event() -> None:
+    states = BorrowerStates(limit=10, inputs=[GUARD_TOPIC])
+    states.table = FakeTable()
+    e = fake_event(41, key=b"b1")
+    states.event = e
+    states["b1"] = BorrowerState.new()
+    writes = states.persist()
+    assert [k for k, _, _ in writes] == [b"b1"]
+    states.forget()  # a rebalance: decoded states are dropped, the bytes stay
+    assert states.holds(fake_event(41).message) and states.holds(fake_event(40).message)
+    assert not states.holds(fake_event(42).message)
+    assert not states.holds(fake_event(3, key=b"b2").message)  # unknown borrower
+    assert isinstance(states["b1"], BorrowerState)

@@ -1,0 +1,71 @@
+"""The runtime's commands: arguments, one-line errors, and the settings they derive."""
+
+from __future__ import annotations
+
+import ssl
+import subprocess
+import sys
+
+import pytest
+
+from streamer import topics
+from streamer.cli import main
+from streamer.settings import Settings
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "streamer.cli", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})
+
+
+def test_worker_bad_setting_is_one_line_exit_2() -> None:
+    out = run("worker", env={"STREAMER_PARTITIONS": "zero"})
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("streamer worker: STREAMER_PARTITIONS='zero' is not a valid int; "
+                                  "set it like STREAMER_PARTITIONS=4")
+
+
+def test_demo_bad_argument_exit_2(capsys: pytest.CaptureFixture) -> None:
+    assert main(["demo", "--rate", "0"]) == 2
+    assert "--rate must be > 0" in capsys.readouterr().err
+
+
+def test_topics_plan_lists_topics_and_changelog(capsys: pytest.CaptureFixture) -> None:
+    assert main(["topics", "plan", "--partitions", "8"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    by_name = {ln.split("\t")[0]: ln.split("\t") for ln in lines}
+    assert by_name["credit.accounts"][1] == "8" and by_name["risk.training"][1] == "1"
+    assert by_name["streamer-borrowers-changelog"][1:] == [
+        "8", "cleanup.policy=compact,retention.ms=-1"]
+
+
+def test_plan_applies_the_topic_prefix() -> None:
+    s = Settings.from_env({"STREAMER_TOPIC_PREFIX": "stg.", "STREAMER_APP_ID": "risk"})
+    names = [t.name for t in topics.plan(s)]
+    assert "stg.risk.alerts" in names and "risk-borrowers-changelog" in names
+
+
+def test_client_options_for_sasl_ssl(tmp_path) -> None:
+    s = Settings(security_protocol="SASL_SSL", sasl_username="u", sasl_password="p",
+                 sasl_mechanism="SCRAM-SHA-256", bootstrap_servers="a:1,b:2")
+    opts = topics.client_options(s)
+    assert opts["bootstrap_servers"] == ["a:1", "b:2"]
+    assert opts["security_protocol"] == "SASL_SSL" and opts["sasl_mechanism"] == "SCRAM-SHA-256"
+    assert isinstance(opts["ssl_context"], ssl.SSLContext)
+
+
+def test_faust_settings_keep_private_endpoints_off() -> None:
+    from streamer.app import credentials, faust_settings
+
+    conf = faust_settings(Settings())
+    assert conf["web_bind"] == "127.0.0.1" and conf["topic_allow_declare"] is False
+    for name in ("web_tables_enabled", "web_router_enabled", "web_graph_enabled",
+                 "web_stats_enabled"):
+        assert conf[name] is False
+    assert faust_settings(Settings(web_port=0))["web_enabled"] is False
+    sasl = credentials(Settings(security_protocol="SASL_SSL", sasl_username="u",
+                                sasl_password="p"))
+    assert sasl.protocol.value == "SASL_SSL" and sasl.mechanism.value == "SCRAM-SHA-512"
+    assert credentials(Settings()) is None
