@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Single-node Apache Kafka (KRaft) on loopback, for tests and CI.
 #
-#   deploy/kafka/kafka.sh start|stop|status|restart
+#   deploy/kafka/kafka.sh start|stop|kill|status|restart
+#
+# `stop` is a clean shutdown (SIGTERM); `kill` is a crash (SIGKILL) that always keeps
+# KAFKA_DATA. With KAFKA_KEEP_DATA=1 (or after `kill`) a later `start` on the same
+# KAFKA_DATA and ports brings the same broker back, topics and offsets included.
 #
 # Environment (all optional; every path and port is a variable so that two brokers,
 # e.g. a PLAINTEXT one and a SASL_SSL one, can run side by side):
@@ -254,6 +258,21 @@ stop() {
   fi
 }
 
+kill_broker() { # a crash, for fault-injection tests: SIGKILL, data kept
+  local pid i
+  if pid="$(running_pid)"; then
+    kill -KILL "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    log "killed Kafka on $BOOTSTRAP (pid $pid); data kept in $KAFKA_DATA"
+  else
+    log "no broker running from $KAFKA_DATA"
+  fi
+  rm -f "$PID_FILE"
+}
+
 status() {
   if answers; then
     local pid
@@ -268,7 +287,8 @@ status() {
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
+  kill) kill_broker ;;
   status) status ;;
   restart) stop; start ;;
-  *) echo "usage: $0 start|stop|status|restart   (see the header of this file for env vars)" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|kill|status|restart   (see the header of this file for env vars)" >&2; exit 2 ;;
 esac

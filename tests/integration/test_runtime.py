@@ -14,355 +14,40 @@ import json
 import os
 import pickle
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import msgspec
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
+from aiokafka import AIOKafkaProducer
 
 from streamer import topics
-from streamer.features import FEATURES
 from streamer.replay import replay
 from streamer.settings import Settings
-from streamer.simulate import generate
-from streamer.simulate.kafka import produce
-from streamer.trainer import Trainer
-from tests.integration.conftest import unique_name
+from tests.integration.conftest import (
+    PRODUCE_REST,
+    READY_S,
+    Deployment,
+    _free_port,
+    alerts_of,
+    assert_same_alerts,
+    count_borrower_events,
+    pickle_version,
+    produce_items,
+    publish,
+    read_all,
+    simulated,
+    unique_name,
+    wait_committed,
+    wait_processed,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 ALERT_SCHEMA = json.loads((REPO / "topics" / "schemas" / "alert.json").read_text())
-KEY = Settings().model_key_bytes
-CONTEXT_FEATURES = {"industry_orders", "industry_raw_prices", "region_stress",
-                    "region_unemployment", "industry_delinquency", "region_delinquency"}
-BORROWER_TOPICS = set(topics.INPUT_TOPICS)
-READY_S = 60.0
-PROCESS_S = 120.0
-
-
-# -- set-up helpers ---------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Deployment:
-    """One test's topics and worker settings on the session's Kafka."""
-
-    def __init__(self, bootstrap: str, workdir: Path, **env: str) -> None:
-        prefix = unique_name("rt")
-        self.env = {
-            "STREAMER_BOOTSTRAP_SERVERS": bootstrap, "STREAMER_TOPIC_PREFIX": prefix + ".",
-            "STREAMER_APP_ID": prefix + "-app", "STREAMER_WEB_PORT": "0",
-            "STREAMER_SESSION_TIMEOUT_S": "6", "STREAMER_LOG_LEVEL": "info",
-            "STREAMER_BATCH_WAIT_S": "0.02", **env,
-        }
-        self.settings = Settings.from_env(self.env)
-        self.workdir = workdir
-        self.workers: list[WorkerProcess] = []
-        code = asyncio.run(topics.apply(self.settings, out=lambda _line: None))
-        assert code == 0, "streamer topics apply failed"
-
-    def topic(self, name: str) -> str:
-        return topics.topic(self.settings, name)
-
-    def start_worker(self, name: str = "w1", **env: str) -> WorkerProcess:
-        w = WorkerProcess({**self.env, **env}, self.workdir, name)
-        self.workers.append(w)
-        return w
-
-    def close(self) -> None:
-        for w in self.workers:
-            w.kill()
-
-
-class WorkerProcess:
-    """`streamer worker` in a child process, observed through its /metrics."""
-
-    def __init__(self, env: dict[str, str], workdir: Path, name: str) -> None:
-        self.name = name
-        self.addr = f"127.0.0.1:{_free_port()}"
-        self.log_path = workdir / f"{name}.log"
-        full = {**os.environ, **env, "STREAMER_METRICS_ADDR": self.addr,
-                "STREAMER_DATA_DIR": str(workdir / f"{name}-data")}
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamer.cli", "worker"], env=full, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-
-    def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return f"--- {self.name} log tail ---\n" + "\n".join(text[-lines:])
-
-    def _get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://{self.addr}{path}", timeout=2) as resp:
-                return resp.status, resp.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, ""
-        except OSError:
-            return 0, ""
-
-    def metrics(self) -> dict[str, float]:
-        """'name{label="v",...}' (labels sorted) -> value."""
-        status, text = self._get("/metrics")
-        out: dict[str, float] = {}
-        if status != 200:
-            return out
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
-                out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
-        return out
-
-    def value(self, name: str, **labels: str) -> float:
-        """Sum of the samples of `name` whose labels include `labels`."""
-        total = 0.0
-        for key, v in self.metrics().items():
-            base, _, rest = key.partition("{")
-            if base == name and all(f'{k}="{val}"' in rest for k, val in labels.items()):
-                total += v
-        return total
-
-    def scored(self) -> int:
-        """Borrower-topic events whose outputs are acknowledged (latency observed after)."""
-        return int(self.value("streamer_processing_latency_seconds_count"))
-
-    def wait(self, check: Callable[[], bool], what: str, timeout: float = PROCESS_S) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if check():
-                return
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.25)
-        state = f"exited {self.proc.returncode}" if self.proc.poll() is not None else "running"
-        raise AssertionError(f"{self.name} ({state}): timed out after {timeout:g} s waiting for "
-                             f"{what}\n{self.log_tail()}")
-
-    def wait_ready(self, timeout: float = READY_S) -> None:
-        self.wait(lambda: self._get("/readyz")[0] == 200, "/readyz", timeout)
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM (a graceful leave), then wait; returns the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            raise AssertionError(f"{self.name} ignored SIGTERM for {timeout} s\n{self.log_tail()}")
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-
-
-@pytest.fixture
-def deploy(kafka_bootstrap: str, tmp_path: Path) -> Iterator[Callable[..., Deployment]]:
-    made: list[Deployment] = []
-
-    def _make(**env: str) -> Deployment:
-        d = Deployment(kafka_bootstrap, tmp_path, **env)
-        made.append(d)
-        return d
-
-    yield _make
-    for d in made:
-        d.close()
-
-
-# -- models -------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
-def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, list[dict]]:
-    """A signed snapshot trained by `replay` on a simulated year, and its training examples."""
-    d = tmp_path_factory.mktemp("history")
-    path = d / "history.jsonl"
-    sim = generate("industry_downturn", 300, 365, 11, "2025-01-01")
-    path.write_bytes(b"".join(msgspec.json.encode(e) + b"\n"
-                              for _, _, e in sim.events()))
-    examples = io.BytesIO()
-    _summary, _engine, trainer = replay(path, examples=examples, settings=Settings())
-    assert trainer is not None and trainer.champion.n_positive >= 10
-    return trainer.publish(), [msgspec.json.decode(line) for line in examples.getvalue().splitlines()]
-
-
-@pytest.fixture(scope="session")
-def frozen_snapshot(history: tuple[bytes, list[dict]]) -> bytes:
-    """A model of the borrower's own history only (no macro or portfolio features).
-
-    With it, a borrower's alerts depend on nothing but that borrower's events in order:
-    the context a worker sees (macro readings as they arrive, the delinquency of the
-    borrowers of its own partitions) is by design not the context a single-file replay
-    sees, and no test of equality could hold with it.
-    """
-    _snapshot, examples = history
-    trainer = Trainer(KEY, publish_every=10**9)
-    for ex in examples:
-        x = {f: v for f, v in ex["features"].items() if f not in CONTEXT_FEATURES}
-        trainer.learn(x, ex["label"] == 1)
-    assert trainer.champion.n_positive >= 10
-    trainer.version = 41  # a version of its own: the next one published is v42
-    return trainer.publish()
-
-
-# -- Kafka helpers ------------------------------------------------------------------------
-def publish(settings: Settings, topic: str, value: bytes, key: bytes = b"champion") -> None:
-    async def go() -> None:
-        producer = AIOKafkaProducer(**topics.client_options(settings), acks="all",
-                                    max_request_size=topics.MODEL_MAX_BYTES)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, value, key=key)
-        finally:
-            await producer.stop()
-
-    asyncio.run(asyncio.wait_for(go(), 30))
-
-
-def produce_items(settings: Settings, items: list[tuple[str, str, dict]]) -> None:
-    asyncio.run(asyncio.wait_for(
-        produce(items, topics.client_options(settings), settings.topic_prefix), 120))
-
-
-async def partitions(settings: Settings, names: list[str]) -> list[TopicPartition]:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(**topics.client_options(settings))
-    await admin.start()
-    try:
-        return [TopicPartition(m["topic"], p["partition"])
-                for m in await admin.describe_topics(names) for p in m["partitions"]]
-    finally:
-        await admin.close()
-
-
-def read_all(settings: Settings, topic: str, timeout: float = 30.0) -> list[Any]:
-    """Every record of `topic` up to its current end offsets (no consumer group)."""
-    async def go() -> list[Any]:
-        tps = await partitions(settings, [topic])
-        consumer = AIOKafkaConsumer(**topics.client_options(settings), enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(tps)
-            got: list[Any] = []
-            async def behind() -> bool:
-                return any([await consumer.position(tp) < ends[tp] for tp in tps])
-
-            while await behind():
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    got.extend(records)
-            return got
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(asyncio.wait_for(go(), timeout))
-
-
-def lag(settings: Settings, names: list[str]) -> int:
-    """Messages of `names` not yet committed by the workers' consumer group."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    async def go() -> int:
-        admin = AIOKafkaAdminClient(**topics.client_options(settings))
-        consumer = AIOKafkaConsumer(**topics.client_options(settings))
-        await admin.start()
-        await consumer.start()
-        try:
-            committed = await admin.list_consumer_group_offsets(settings.app_id)
-            tps = await partitions(settings, names)
-            ends = await consumer.end_offsets(tps)
-            return sum(end - (committed[tp].offset if tp in committed else 0)
-                       for tp, end in ends.items())
-        finally:
-            await consumer.stop()
-            await admin.close()
-
-    return asyncio.run(asyncio.wait_for(go(), 30))
-
-
-def end_offsets(settings: Settings, names: list[str]) -> dict[tuple[str, int], int]:
-    async def go() -> dict[tuple[str, int], int]:
-        tps = await partitions(settings, names)
-        consumer = AIOKafkaConsumer(**topics.client_options(settings))
-        await consumer.start()
-        try:
-            return {(tp.topic, tp.partition): end
-                    for tp, end in (await consumer.end_offsets(tps)).items()}
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(asyncio.wait_for(go(), 30))
-
-
-def wait_processed(d: Deployment, *workers: WorkerProcess, timeout: float = PROCESS_S) -> None:
-    """Until the workers have processed every borrower event now on the input topics.
-
-    "Processed" is the worker's `streamer_processed_offset`: outputs acknowledged and state
-    persisted. Consumer-group commits follow every few seconds (and are checked apart:
-    after a rebalance Faust's own commit bookkeeping can lag, see the report).
-    """
-    ends = end_offsets(d.settings, [d.topic(n) for n in topics.INPUT_TOPICS])
-    t0 = time.monotonic()
-
-    def done() -> bool:
-        seen: dict[tuple[str, int], float] = {}
-        for w in workers:
-            for key, value in w.metrics().items():
-                if key.startswith("streamer_processed_offset{"):
-                    labels = dict(part.split("=", 1) for part in key[26:-1].split(","))
-                    tp = (labels["topic"].strip('"'), int(labels["partition"].strip('"')))
-                    seen[tp] = max(seen.get(tp, -1), value)
-        return all(seen.get(tp, -1) >= end - 1 for tp, end in ends.items() if end > 0)
-
-    workers[0].wait(done, "every input event processed", timeout)
-    if os.environ.get("STREAMER_TEST_VERBOSE"):
-        print(f"processed in {time.monotonic() - t0:.1f} s")
-
-
-def wait_committed(d: Deployment, worker: WorkerProcess, timeout: float = PROCESS_S) -> float:
-    """Until the group has committed every input message; returns the seconds it took."""
-    names = [d.topic(n) for n in (*topics.INPUT_TOPICS, topics.MACRO_TOPIC)]
-    t0 = time.monotonic()
-    worker.wait(lambda: lag(d.settings, names) == 0, "consumer-group lag 0", timeout)
-    return time.monotonic() - t0
-
-
-def alerts_of(settings: Settings) -> list[dict]:
-    records = read_all(settings, topics.topic(settings, topics.ALERTS))
-    out = []
-    for r in records:
-        a = msgspec.json.decode(r.value)
-        assert r.key == a["borrower_id"].encode(), "alerts are keyed by borrower id"
-        out.append(a)
-    return out
-
-
-def simulated(scenario: str, borrowers: int, days: int, seed: int,
-              start: str = "2026-01-01") -> list[tuple[str, str, dict]]:
-    return list(generate(scenario, borrowers, days, seed, start).events())
-
-
-def count_borrower_events(items: list[tuple[str, str, dict]]) -> int:
-    return sum(1 for topic, _, _ in items if topic in BORROWER_TOPICS)
-
-
 @pytest.fixture(scope="session")
 def kcat() -> str:
     """The kcat binary (Debian package `kcat`), installed here if missing and we may."""
@@ -476,32 +161,6 @@ def test_frozen_worker_alerts_equal_replay(deploy: Callable[..., Deployment],
     assert worker.stop() == 0
 
 
-def pickle_version(blob: bytes) -> int:
-    from streamer.model import load_snapshot
-
-    return load_snapshot(blob, KEY)[0]
-
-
-def assert_same_alerts(got: list[dict], expected: list[dict]) -> None:
-    """Same alerts, field for field (emitted_at aside), in the same order per borrower."""
-    def key(a: dict) -> tuple:
-        return tuple((k, json.dumps(v, sort_keys=True)) for k, v in sorted(a.items())
-                     if k != "emitted_at")
-
-    def by_borrower(alerts: list[dict]) -> dict[str, list[tuple]]:
-        out: dict[str, list[tuple]] = defaultdict(list)
-        for a in alerts:
-            out[a["borrower_id"]].append(key(a))
-        return out
-
-    got_ids = [a["alert_id"] for a in got]
-    assert len(got_ids) == len(set(got_ids)), "an alert was emitted twice"
-    missing = {a["alert_id"] for a in expected} - set(got_ids)
-    extra = set(got_ids) - {a["alert_id"] for a in expected}
-    assert not missing and not extra, f"{len(missing)} missing, {len(extra)} extra alerts"
-    assert by_borrower(got) == by_borrower(expected)
-
-
 @pytest.mark.parametrize("store,stop", [("memory://", "graceful"), ("rocksdb://", "crash")])
 def test_two_workers_split_partitions_and_hand_over_state(
         deploy: Callable[..., Deployment], frozen_snapshot: bytes, tmp_path: Path,
@@ -572,22 +231,6 @@ def test_two_workers_split_partitions_and_hand_over_state(
         for before, after in zip(alerts, alerts[1:]):
             assert after["previous_tier"] == before["tier"], (before, after)
     assert a.stop() == 0
-
-
-# Produces the items of $ITEMS (waiting for the file to appear) in another process, so
-# that the test can kill a worker while they stream in.
-PRODUCE_REST = """
-import asyncio, os, time, msgspec
-from pathlib import Path
-from streamer.simulate.kafka import produce
-path = Path(os.environ["ITEMS"])
-while not path.exists():
-    time.sleep(0.05)
-time.sleep(0.2)
-items = [tuple(x) for x in msgspec.json.decode(path.read_bytes())]
-asyncio.run(produce(items, {"bootstrap_servers": os.environ["BOOTSTRAP"]},
-                    os.environ["PREFIX"], rate=4000))
-"""
 
 
 def test_forged_and_unsigned_snapshots_are_refused_and_counted(
