@@ -18,7 +18,6 @@ outcome is now known, and a dead letter for a message that does not decode. Both
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import time
 from collections import Counter
@@ -31,6 +30,7 @@ from streamer.labels import Labeler
 from streamer.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
 from streamer.policy import RANK, Policy, alert_id
+from streamer.privacy import dead_letter
 from streamer.settings import Settings
 from streamer.state import BorrowerState
 from streamer.update import apply
@@ -105,9 +105,8 @@ class Engine:
                     "ahead of the stream and the clock")
         except ev.InvalidEvent as exc:
             fx = Effects("invalid")
-            fx.deadletter = DeadLetter(
-                topic=topic, partition=partition, offset=offset,
-                raw=base64.b64encode(bytes(raw or b"")).decode(), error=str(exc))
+            # masked: dead letters carry no free text or digit runs in clear (privacy.py)
+            fx.deadletter = dead_letter(topic, partition, offset, raw, str(exc))
             self.counts[("unknown", "invalid")] += 1
             return fx
         return self.process(event, ts)
