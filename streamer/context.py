@@ -100,6 +100,12 @@ class Context:
         for key in (("industry", industry), ("region", region)):
             self.portfolio.setdefault(key, [0, 0])[1] += delta
 
+    def set_portfolio(self, counts: dict[tuple[str, str], list[int]]) -> None:
+        """Replace the counts with ones rebuilt from the borrowers held (after a rebalance:
+        see streamer.portfolio)."""
+        self._version += 1
+        self.portfolio = {k: list(v) for k, v in counts.items()}
+
     def delinquency_rate(self, scope: str, scope_id: str) -> float:
         n, bad = self.portfolio.get((scope, scope_id), (0, 0))
         return (bad + _PRIOR_RATE * _PRIOR_N) / (n + _PRIOR_N)

@@ -20,6 +20,23 @@ event type, outcome, tier, kind).
 | streamer_processed_offset | gauge | topic, partition: newest offset with outputs and state durable |
 | streamer_processing_latency_seconds | histogram | a message's broker timestamp -> outputs acked |
 | streamer_batch_seconds | histogram | one batch: engine, outputs acknowledged, state persisted |
+| streamer_event_lag_seconds | histogram | wall clock at processing - the event's own time (borrower events) |
+| streamer_event_time_seconds | gauge | newest event time accepted (the stream's watermark) |
+| streamer_alert_actions_total | counter | tier, action: recommended actions of raised/escalated alerts |
+| streamer_portfolio_borrowers | gauge | dpd_bucket (current, 1-29, 30-59, 60-89, 90+), tier: borrowers held |
+| streamer_portfolio_exposure_cny | gauge | dpd_bucket, tier: outstanding of the borrowers held |
+| streamer_dpd_rolls_total | counter | from_bucket, to_bucket: borrowers whose DPD bucket changed |
+| streamer_context_deviation_ratio | gauge | scope, scope_id, indicator: macro indicator vs its baseline |
+| streamer_context_delinquency_ratio | gauge | scope, scope_id: delinquency rate the model's features use |
+| streamer_model_roc_auc, _log_loss, _brier_score | gauge | model (champion, challenger): rolling, progressive |
+| streamer_model_examples_learned_total | counter | model (trainer only) |
+| streamer_model_drift_detections_total | counter | model: ADWIN drifts of the champion's loss |
+| streamer_model_published_version | gauge | newest snapshot version the trainer published |
+| faust_* | | Faust's own sensor (consumer, producer, tables, rebalances; topic/partition labels) |
+
+The portfolio gauges cover the partitions this worker holds (streamer.portfolio keeps them
+right across restarts and rebalances): sum them over workers. Context series are capped at
+`MAX_SCOPE_IDS` ids per scope; labels are codes of industries and regions, never borrowers.
 
 `/metrics` serves them; `/healthz` answers 200 while the worker runs and `/readyz` once
 its tables are recovered and it holds partitions (503 before).
@@ -27,6 +44,8 @@ its tables are recovered and it holds partitions (503 before).
 
 from __future__ import annotations
 
+import datetime as dt
+import time
 from collections import Counter
 from typing import Any, Callable, Iterator
 
@@ -36,6 +55,11 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                    300.0)
+_H, _D = 3600.0, 86_400.0
+# event time can trail (a backfill) or run ahead (a simulation) of the clock by days
+LAG_BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, _H, 6 * _H, _D, 7 * _D, 30 * _D, 90 * _D,
+               365 * _D)
+MAX_SCOPE_IDS = 100  # context series per scope (industry, region)
 
 
 class Metrics:
@@ -51,6 +75,9 @@ class Metrics:
         self.holes = 0
         self.engine: Any = None
         self.assignment: Callable[[], dict[str, int]] = dict
+        self.portfolio: Any = None  # streamer.portfolio.Portfolio
+        self.trainer: Callable[[], Any] = lambda: None
+        self.actions: Counter[tuple[str, str]] = Counter()  # (tier, recommended action)
         self.latency = Histogram(
             "streamer_processing_latency_seconds",
             "From a message's broker timestamp to its outputs being acknowledged",
@@ -58,7 +85,30 @@ class Metrics:
         self.batch_seconds = Histogram(
             "streamer_batch_seconds", "Processing one batch, outputs and state included",
             buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.event_lag = Histogram(
+            "streamer_event_lag_seconds",
+            "Wall clock at processing minus the event's own time (negative: counted as 0)",
+            buckets=LAG_BUCKETS, registry=self.registry)
         self.registry.register(_Collector(self))
+
+    def record(self, topic: str, fx: Any, now: float | None = None) -> None:
+        """Count one processed message (an engine Effects)."""
+        self.events[(topic, fx.event_type, fx.outcome)] += 1
+        if fx.score is not None:
+            ts = dt.datetime.fromisoformat(fx.score.ts).timestamp()
+            self.event_lag.observe(max(0.0, (time.time() if now is None else now) - ts))
+        alert = fx.alert
+        if alert is not None and alert.kind in ("raised", "escalated"):
+            self.actions[(alert.tier, alert.recommended_action)] += 1
+
+    def faust_monitor(self) -> Any:
+        """Faust's Prometheus sensor, on this bundle's registry (set as ``app.monitor``).
+
+        Its labels are topics, partitions, table and stream names: no borrower data.
+        """
+        from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+
+        return PrometheusMonitor(metrics=FaustMetrics.create(self.registry, "faust"))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -120,6 +170,97 @@ class _Collector:
         yield GaugeMetricFamily("streamer_model_ready",
                                 "1 when the model has seen enough outcomes to be trusted",
                                 value=1 if scorer is not None and scorer.ready else 0)
+        yield GaugeMetricFamily("streamer_event_time_seconds",
+                                "Newest event time accepted (Unix seconds)",
+                                value=engine.watermark if engine is not None else 0)
+        actions = CounterMetricFamily("streamer_alert_actions",
+                                      "Recommended actions of raised and escalated alerts",
+                                      labels=["tier", "action"])
+        for (tier, action), n in sorted(m.actions.items()):
+            actions.add_metric([tier, action], n)
+        yield actions
+        yield from self._portfolio()
+        if engine is not None:
+            yield from _context(engine.context)
+        yield from _quality(m.trainer())
+
+    def _portfolio(self) -> Iterator[Metric]:
+        book = self.m.portfolio
+        if book is None:
+            return
+        borrowers = GaugeMetricFamily(
+            "streamer_portfolio_borrowers", "Borrowers with an open account in this worker's "
+            "partitions, by DPD bucket and alert tier", labels=["dpd_bucket", "tier"])
+        for (bucket, tier), n in book.borrowers().items():
+            borrowers.add_metric([bucket, tier], n)
+        yield borrowers
+        exposure = GaugeMetricFamily(
+            "streamer_portfolio_exposure_cny", "Outstanding principal (CNY) of those borrowers, "
+            "by DPD bucket and alert tier", labels=["dpd_bucket", "tier"])
+        for (bucket, tier), v in book.exposure().items():
+            exposure.add_metric([bucket, tier], max(0.0, round(v, 2)))
+        yield exposure
+        rolls = CounterMetricFamily(
+            "streamer_dpd_rolls", "Borrowers whose DPD bucket changed, from -> to",
+            labels=["from_bucket", "to_bucket"])
+        for (a, b), n in sorted(book.rolls.items()):
+            rolls.add_metric([a, b], n)
+        yield rolls
+
+
+def _context(ctx: Any) -> Iterator[Metric]:
+    """Industry and region stress as the model's features see it."""
+    deviation = GaugeMetricFamily(
+        "streamer_context_deviation_ratio",
+        "Macro indicator relative to its slow baseline ((value - baseline) / baseline)",
+        labels=["scope", "scope_id", "indicator"])
+    seen: Counter[str] = Counter()
+    for scope, scope_id, name in sorted(ctx.indicators):
+        if seen[scope] < MAX_SCOPE_IDS * 4:
+            seen[scope] += 1
+            deviation.add_metric([scope, scope_id, name], ctx.deviation(scope, scope_id, name))
+    yield deviation
+    rate = GaugeMetricFamily(
+        "streamer_context_delinquency_ratio",
+        "Share of borrowers 30+ DPD (with a small prior), as the model's features see it",
+        labels=["scope", "scope_id"])
+    seen.clear()
+    for scope, scope_id in sorted(ctx.portfolio):
+        if seen[scope] < MAX_SCOPE_IDS:
+            seen[scope] += 1
+            rate.add_metric([scope, scope_id], ctx.delinquency_rate(scope, scope_id))
+    yield rate
+
+
+def _quality(trainer: Any) -> Iterator[Metric]:
+    """Progressive quality of the trainer's models (only on the worker that trains)."""
+    figures = {
+        "roc_auc": GaugeMetricFamily("streamer_model_roc_auc", "Rolling ROC AUC of progressive "
+                                     "scores (scored before learning)", labels=["model"]),
+        "log_loss": GaugeMetricFamily("streamer_model_log_loss", "Rolling log loss",
+                                      labels=["model"]),
+        "brier": GaugeMetricFamily("streamer_model_brier_score", "Rolling Brier score",
+                                   labels=["model"]),
+    }
+    learned = CounterMetricFamily("streamer_model_examples_learned",
+                                  "Labeled examples the model has learned", labels=["model"])
+    drifts = CounterMetricFamily("streamer_model_drift_detections",
+                                 "Drifts ADWIN detected in the model's progressive loss",
+                                 labels=["model"])
+    if trainer is not None:
+        for model, q in sorted(trainer.quality.items()):
+            learned.add_metric([model], q.n)
+            if q.n:
+                figures["roc_auc"].add_metric([model], q.auc)
+                figures["log_loss"].add_metric([model], q.logloss)
+                figures["brier"].add_metric([model], q.brier)
+        drifts.add_metric(["champion"], trainer.drifts)
+    yield from figures.values()
+    yield learned
+    yield drifts
+    yield GaugeMetricFamily("streamer_model_published_version",
+                            "Newest model version this worker's trainer published",
+                            value=trainer.version if trainer is not None else 0)
 
 
 class MetricsServer:
