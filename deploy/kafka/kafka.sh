@@ -194,10 +194,11 @@ start() {
   java_args
 
   if [[ ! -f "$KAFKA_DATA/logs/meta.properties" ]]; then
-    # A fresh cluster id each time: a data dir never outlives its broker (stop removes it).
+    # A fresh cluster id per data dir. `--cluster-id=ID`, not `--cluster-id ID`: a base64url
+    # id starts with "-" once in 64, and the tool then takes it for an option (seen).
     local cluster_id
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format --cluster-id "$cluster_id" \
+    java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
       --config "$KAFKA_DATA/server.properties" >"$KAFKA_DATA/format.log" 2>&1 ||
       { cat "$KAFKA_DATA/format.log" >&2; die "formatting $KAFKA_DATA/logs failed"; }
   fi
