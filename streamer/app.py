@@ -62,6 +62,7 @@ from typing import Any
 import faust
 import mode
 import msgspec
+from aiokafka.partitioner import murmur2
 from faust.streams import _current_event  # the stream's "current event" (see acting_for)
 
 from streamer import events as ev
@@ -320,6 +321,7 @@ class Runtime:
         self.topic = {n: t.topic(settings, n) for n in (t.ALERTS, t.SCORES, t.DEADLETTER,
                                                          t.TRAINING)}
         self._outbox: list[tuple[str, bytes | None, bytes, int | None]] = []
+        self._partitions: dict[str, list[int]] = {}  # topic -> its partitions (_produce)
 
     # -- score: one batch of borrower events ------------------------------------------
     async def score(self, batch: list[faust.EventT]) -> list[faust.EventT]:
@@ -384,10 +386,7 @@ class Runtime:
         table = self.borrowers
         name = table.changelog_topic.get_topic_name()
         writes = self.states.persist()
-        acked = await self._produce([(name, k, v, e.message.partition) for k, v, e in writes])
-        newest: dict[Any, int] = {}
-        for md in acked:
-            newest[md.topic_partition] = max(md.offset, newest.get(md.topic_partition, -1))
+        newest = await self._produce([(name, k, v, e.message.partition) for k, v, e in writes])
         for tp, offset in newest.items():
             if self.app.in_transaction:
                 self.app.tables.persist_offset_on_commit(table.data, tp, offset)
@@ -395,38 +394,69 @@ class Runtime:
                 table.data.set_persisted_offset(tp, offset)
 
     async def _produce(self, records: list[tuple[str, bytes | None, bytes, int | None]]
-                       ) -> list[Any]:
+                       ) -> dict[Any, int]:
         """Send (topic, key, value, partition) records; retry any that fail until none does.
 
-        Returns the RecordMetadata of every record. Giving up would mean committing
-        offsets whose outputs are lost, so a broker that keeps refusing stalls the
-        agent (lag and /readyz show it) instead.
+        Returns the newest acknowledged offset of each topic-partition written. Records go
+        out as one aiokafka batch per partition (`send_batch`): a send per record costs
+        ~30 us of the producer's Python, a record appended to a batch ~4 us. A partition of
+        None is chosen as Kafka's default partitioner does (murmur2 of the key). Giving up
+        would mean committing offsets whose outputs are lost, so a broker that keeps
+        refusing stalls the agent (lag and /readyz show it) instead.
         """
-        send = self.app.producer.send
-        acked: list[Any] = []
+        producer = self.app.producer._ensure_producer()  # the aiokafka producer under Faust
+        newest: dict[Any, int] = {}
         attempt = 0
         while records:
-            futures: list[Any] = []
-            for topic, key, value, partition in records:
-                try:
-                    futures.append(await send(topic, key, value, partition, None, None))
-                except Exception as exc:  # noqa: BLE001 - retried below
-                    futures.append(_done_with(exc))
-            results = await asyncio.gather(*futures, return_exceptions=True)
-            failed = []
-            for record, res in zip(records, results):
-                if isinstance(res, BaseException):
-                    failed.append(record)
+            by_partition: dict[tuple[str, int], list[tuple[str, bytes | None, bytes, int | None]]] = {}
+            for record in records:
+                topic, key, _value, partition = record
+                if partition is None:
+                    partition = await self._partition_of(producer, topic, key)
+                by_partition.setdefault((topic, partition), []).append(record)
+            sends: list[tuple[list[Any], Any]] = []  # (records of one batch, its future)
+            for (topic, partition), group in by_partition.items():
+                batch, members = producer.create_batch(), []
+                for record in group:
+                    if batch.append(key=record[1], value=record[2], timestamp=None) is None:
+                        sends.append((members, await self._send_batch(producer, batch, topic,
+                                                                      partition)))
+                        batch, members = producer.create_batch(), []
+                        batch.append(key=record[1], value=record[2], timestamp=None)
+                    members.append(record)
+                sends.append((members, await self._send_batch(producer, batch, topic, partition)))
+            results = await asyncio.gather(*(f for _, f in sends), return_exceptions=True)
+            failed: list[Any] = []
+            error: BaseException | None = None
+            for (members, _), md in zip(sends, results):
+                if isinstance(md, BaseException):
+                    failed.extend(members)
+                    error = md
                 else:
-                    acked.append(res)
+                    last = md.offset + len(members) - 1
+                    newest[md.topic_partition] = max(last, newest.get(md.topic_partition, -1))
             if failed:
                 attempt += 1
-                error = next(r for r in results if isinstance(r, BaseException))
                 log.warning("%d of %d messages not acknowledged (%r); retry %d",
                             len(failed), len(records), error, attempt)
                 await asyncio.sleep(min(RETRY_MAX_S, 0.2 * 2 ** attempt))
             records = failed
-        return acked
+        return newest
+
+    @staticmethod
+    async def _send_batch(producer: Any, batch: Any, topic: str, partition: int) -> Any:
+        try:
+            return await producer.send_batch(batch, topic, partition=partition)
+        except Exception as exc:  # noqa: BLE001 - retried by _produce
+            return _done_with(exc)
+
+    async def _partition_of(self, producer: Any, topic: str, key: bytes | None) -> int:
+        parts = self._partitions.get(topic)
+        if parts is None:
+            parts = self._partitions[topic] = sorted(await producer.partitions_for(topic))
+        if key is None:
+            return parts[0]
+        return parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
 
     async def in_order(self, batch: list[faust.EventT]) -> list[Any]:
         """The batch with any hole in a partition's offsets filled, in offset order.

@@ -73,6 +73,9 @@ def serve(settings: Settings) -> int:
             await server.stop()
 
     worker = faust.Worker(app, Probes(), loglevel=settings.log_level.upper(), quiet=True)
+    # Faust's terminal spinner lowers the root logger to DEBUG at levels above info, which
+    # makes every aiokafka debug call build a log record (9% of a worker's time, measured).
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
