@@ -48,7 +48,7 @@ CATEGORY_CHANNEL = {
 
 TIERS = ("none", "watch", "high", "critical")
 COVERAGE_WINDOW = 6  # installments
-RECENT_IDS = 64  # event ids remembered for dedupe
+RECENT_IDS = 32  # event ids remembered for dedupe (a few weeks of one borrower's events)
 _REBASE_AT = 256.0  # half-lives since t0 before rescaling (2**256 is far from overflow)
 
 
@@ -118,7 +118,7 @@ class BorrowerState:
         self.tier = "none"
         self.tier_since = 0.0
         self.score = 0.0
-        self.recent: list[int] = []  # ring of event-id hashes, newest last
+        self.recent = array("Q")  # ring of 64-bit event-id hashes, newest last
         self.pending: list[Pending] = []
         self.last_snapshot_ts = 0.0
         self.defaulted_at = 0.0  # 0 unless a loan is at 90+ DPD now
@@ -187,7 +187,7 @@ class BorrowerState:
         """Compact, exact bytes (msgpack): what the changelog carries."""
         var = self.income_var
         return _encoder.encode((
-            1,  # layout version
+            2,  # layout version
             self.segment, self.industry, self.region, self.credit_limit, self.credit_score,
             self.prior_delinquencies, self.opened_at, self.last_ts, self.t0,
             self.flows.tobytes(), self.last_income_ts,
@@ -196,7 +196,8 @@ class BorrowerState:
             self.dpd_worst.max,
             {k: loan.as_tuple() for k, loan in self.loans.items()},
             self.episodes, self.grace_until, self.plan_active, self.tier, self.tier_since,
-            self.score, self.recent, self.pending, self.last_snapshot_ts, self.defaulted_at,
+            self.score, self.recent.tobytes(), self.pending, self.last_snapshot_ts,
+            self.defaulted_at,
         ))
 
     @classmethod
@@ -205,7 +206,7 @@ class BorrowerState:
          last_ts, t0, flows, last_income_ts, var, coverage, dpd_worst, loans, episodes,
          grace_until, plan_active, tier, tier_since, score, recent, pending,
          last_snapshot_ts, defaulted_at) = _decoder.decode(data)
-        if layout != 1:
+        if layout != 2:
             raise ValueError(f"unknown borrower state layout {layout}")
         s = cls()
         s.segment, s.industry, s.region = segment, industry, region
@@ -221,7 +222,7 @@ class BorrowerState:
         s.loans = {k: Loan(*v) for k, v in loans.items()}
         s.episodes, s.grace_until, s.plan_active = episodes, grace_until, plan_active
         s.tier, s.tier_since, s.score = tier, tier_since, score
-        s.recent = recent
+        s.recent.frombytes(recent)
         s.pending = [Pending(*p) for p in pending]
         s.last_snapshot_ts, s.defaulted_at = last_snapshot_ts, defaulted_at
         return s
