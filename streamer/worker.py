@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from pathlib import Path
 
@@ -36,17 +37,49 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_topic_check:
         from streamer import topics
 
+        refused = _ConnectionRefusals()
+        logging.getLogger("aiokafka").addHandler(refused)
         try:
             problems = asyncio.run(asyncio.wait_for(topics.check(settings), 60))
         except Exception as exc:  # noqa: BLE001 - unreachable cluster, bad credentials ...
-            print(f"streamer worker: cannot reach Kafka at {settings.bootstrap_servers}: "
-                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            # aiokafka says only "Unable to bootstrap" and logs why; a refused password or
+            # certificate must be told apart from an unreachable broker (reliability
+            # scenario 12: a wrong password read "cannot reach Kafka").
+            why = refused.reason
+            if why:
+                print(f"streamer worker: Kafka at {settings.bootstrap_servers} refused the "
+                      f"connection ({settings.security_protocol}): {why}; check "
+                      "STREAMER_SASL_USERNAME, STREAMER_SASL_PASSWORD, STREAMER_SASL_MECHANISM "
+                      "and STREAMER_SSL_CAFILE", file=sys.stderr)
+            else:
+                print(f"streamer worker: cannot reach Kafka at {settings.bootstrap_servers}: "
+                      f"{type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
+        finally:
+            logging.getLogger("aiokafka").removeHandler(refused)
         if problems:
             print("streamer worker: topics are not ready (run `streamer topics apply`): "
                   + "; ".join(problems), file=sys.stderr)
             return 2
     return serve(settings)
+
+
+class _ConnectionRefusals(logging.Handler):
+    """Remembers why aiokafka could not connect when the broker refused us (SASL, TLS)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reason = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import ssl
+
+        from aiokafka.errors import AuthenticationFailedError, SaslAuthenticationFailed
+
+        for arg in record.args if isinstance(record.args, tuple) else ():
+            if isinstance(arg, (SaslAuthenticationFailed, AuthenticationFailedError,
+                                ssl.SSLError)):
+                self.reason = f"{type(arg).__name__}: {arg}"
 
 
 def serve(settings: Settings) -> int:

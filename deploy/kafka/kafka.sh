@@ -20,6 +20,8 @@
 #                          redefine listeners/advertised.listeners/security settings
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker to answer    (default 60)
 #   KAFKA_MAVEN_ARGS       extra mvn arguments, e.g. -Dmaven.repo.local=/some/dir
+#   KAFKA_FORMAT_ARGS      extra arguments of the storage format (first start of a data dir),
+#                          e.g. --add-scram SCRAM-SHA-512=[name=u,password=p] (SASL users)
 #   KAFKA_KEEP_DATA=1      `stop` keeps KAFKA_DATA (to read kafka.log afterwards)
 #
 # `start` prints KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT on its last line of stdout.
@@ -35,6 +37,7 @@ KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
 KAFKA_EXTRA_CONFIG="${KAFKA_EXTRA_CONFIG:-}"
 KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 KAFKA_MAVEN_ARGS="${KAFKA_MAVEN_ARGS:-}"
+KAFKA_FORMAT_ARGS="${KAFKA_FORMAT_ARGS:-}"
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
@@ -198,8 +201,9 @@ start() {
     # id starts with "-" once in 64, and the tool then takes it for an option (seen).
     local cluster_id
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-    java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
-      --config "$KAFKA_DATA/server.properties" >"$KAFKA_DATA/format.log" 2>&1 ||
+    # shellcheck disable=SC2086  # KAFKA_FORMAT_ARGS is a list of words (not globbed: [..])
+    (set -f; java "${JAVA_ARGS[@]}" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
+      --config "$KAFKA_DATA/server.properties" $KAFKA_FORMAT_ARGS) >"$KAFKA_DATA/format.log" 2>&1 ||
       { cat "$KAFKA_DATA/format.log" >&2; die "formatting $KAFKA_DATA/logs failed"; }
   fi
 
