@@ -1,4 +1,5 @@
-"""`streamer simulate`: write a synthetic portfolio as JSONL (events + ground truth)."""
+"""`streamer simulate`: write a synthetic portfolio as JSONL (events + ground truth), or
+produce its events to Kafka (`--kafka`, paced with `--rate`)."""
 
 from __future__ import annotations
 
@@ -56,6 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events, one JSON object a line, in time order")
     parser.add_argument("--truth", type=Path, default=Path("truth.jsonl"),
                         help="ground truth, one line per borrower")
+    parser.add_argument("--kafka", action="store_true",
+                        help="produce the events to the input topics on "
+                             "STREAMER_BOOTSTRAP_SERVERS (with STREAMER_TOPIC_PREFIX and the "
+                             "TLS/SASL settings) instead of writing files")
+    parser.add_argument("--rate", type=float, default=None, metavar="EVENTS_PER_S",
+                        help="with --kafka: events per second of wall clock (default: as "
+                             "fast as the broker takes them)")
 
 
 def write_jsonl(sim: Simulation, out_path: str | Path, truth_path: str | Path) -> int:
@@ -75,6 +83,8 @@ def write_jsonl(sim: Simulation, out_path: str | Path, truth_path: str | Path) -
 
 def run(args: argparse.Namespace) -> int:
     """Generate and write; one summary line on stdout. Bad values raise ValueError."""
+    if args.kafka:
+        return produce_to_kafka(args)
     for path in (args.out, args.truth):
         if path.parent and not Path(path.parent).is_dir():
             raise ValueError(f"--{'out' if path is args.out else 'truth'}: directory "
@@ -93,4 +103,26 @@ def run(args: argparse.Namespace) -> int:
         f" -> {args.out}, {args.truth}",
         file=sys.stdout,
     )
+    return 0
+
+
+def produce_to_kafka(args: argparse.Namespace) -> int:
+    """`--kafka`: the events go to the input topics (see streamer.simulate.kafka)."""
+    import asyncio
+
+    from streamer.settings import Settings
+    from streamer.topics import client_options
+
+    from .kafka import produce
+
+    if args.rate is not None and args.rate <= 0:
+        raise ValueError("--rate must be > 0")
+    settings = Settings.from_env()
+    sim = generate(args.scenario, args.borrowers, args.days, args.seed, args.start)
+    started = time.perf_counter()
+    events = asyncio.run(produce(sim.events(), client_options(settings), settings.topic_prefix,
+                                 rate=args.rate))
+    seconds = time.perf_counter() - started
+    print(f"simulate {args.scenario}: {events:,} events produced to "
+          f"{settings.bootstrap_servers} in {seconds:.1f} s", file=sys.stdout)
     return 0
