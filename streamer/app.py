@@ -78,6 +78,12 @@ log = logging.getLogger("streamer.app")
 
 CHAMPION = b"champion"  # key of the newest snapshot in risk.models
 RETRY_MAX_S = 30.0
+# Faust's RocksDB defaults are sized for a dedicated host: a 2 GiB block cache and up to
+# 3 x 64 MiB of memtables per partition's database. A worker's hot borrowers are in its
+# decoded cache already, so RocksDB gets little memory (see benchmarks/memory.py).
+ROCKSDB_OPTIONS: dict[str, Any] = dict(write_buffer_size=8 * 2**20, max_write_buffer_number=2,
+                                       block_cache_size=32 * 2**20,
+                                       block_cache_compressed_size=0)
 RAW: dict[str, Any] = dict(key_type=bytes, value_type=bytes, key_serializer="raw",
                            value_serializer="raw")  # bytes in, bytes out: the engine decodes
 
@@ -92,7 +98,8 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     inputs = raw_topic(*t.INPUT_TOPICS)
     rt.borrowers = app.Table(t.BORROWERS_TABLE, key_type=bytes, value_type=bytes,
-                             partitions=settings.partitions)
+                             partitions=settings.partitions,
+                             options=dict(ROCKSDB_OPTIONS))  # Faust's store pops from it
     rt.readers = [Broadcast(settings, t.MACRO_TOPIC, rt.on_macro),
                   Broadcast(settings, t.MODELS, rt.on_model, fetch_bytes=t.MODEL_MAX_BYTES)]
     for service in (*rt.readers, Resources(rt)):

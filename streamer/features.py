@@ -70,7 +70,7 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
     income_mean = var.mean.get()
     income_cv = math.sqrt(max(var.get(), 0.0)) / income_mean if income_mean > 0 else 0.0
     limit = s.credit_limit
-    worst = s.dpd_worst.get()
+    worst = s.dpd_worst
     seg = s.segment
     orders, raw_prices, stress, unemployment, ind_bad, reg_bad = ctx.features(s.industry,
                                                                              s.region)
@@ -100,7 +100,7 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
         "draws_30d": _clip(short[DRAWS], 0.0, 10.0),
         "drawn_to_income": math.log1p(_clip(long[DRAWN] / (income_l + 1.0), 0.0, 50.0)),
         "active_loans": float(min(len(s.loans), 10)),
-        "coverage": s.coverage.get() if s.coverage.window else 1.0,
+        "coverage": sum(s.coverage) / len(s.coverage) if s.coverage else 1.0,
         "paid_to_due": _clip(long[PAID] / long[DUE], 0.0, 2.0) if long[DUE] > 1.0 else 1.0,
         "partial_90d": _clip(long[PARTIAL], 0.0, 10.0),
         "missed_90d": _clip(long[MISSED], 0.0, 10.0),

@@ -64,7 +64,7 @@ def _installment_due(s: BorrowerState, e: ev.InstallmentDue, ts: float) -> None:
     loan = _loan(s, e.loan_id)
     if e.installment_no > loan.due_no:
         if loan.due_no and loan.due_amount > 0:  # the previous installment is settled now
-            s.coverage.update(min(loan.paid_to_due / loan.due_amount, 1.0))
+            s.add_coverage(min(loan.paid_to_due / loan.due_amount, 1.0))
         loan.due_no, loan.due_amount, loan.paid_to_due = e.installment_no, e.amount_due, 0.0
         s.add(DUE, e.amount_due, ts)
 
@@ -90,7 +90,7 @@ def _overdue_status(s: BorrowerState, e: ev.OverdueStatus, ts: float) -> None:
         s.episodes += 1
         s.add(MISSED, 1.0, ts)
     loan.dpd, loan.status_ts = e.days_past_due, ts
-    s.dpd_worst.update(e.days_past_due)
+    s.dpd_worst = max(s.dpd_worst, e.days_past_due)
     if e.days_past_due == 0 and loan.outstanding == 0.0:
         del s.loans[e.loan_id]
 
