@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The newcomer's entry point; every command does its own set-up.
 #   ./dev.sh demo [ARGS]   the end-to-end demo on the embedded broker (`streamer demo --help`)
-#   ./dev.sh test [ARGS]   the test suite (unit, contract, integration on a real Apache Kafka)
+#   ./dev.sh test [ARGS]   the test suite (unit, contract, integration on a real Apache Kafka,
+#                          the fast reliability scenarios)
+#   ./dev.sh test -m reliability tests/reliability   every reliability scenario (~12 min)
 #   ./dev.sh setup         only create .venv and install streamer with its extras
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${STREAMER_VENV:-.venv}
 
 setup() {
-  # kcat: the non-Python downstream client of the integration tests
-  command -v kcat >/dev/null || { [ "$(id -u)" = 0 ] && apt-get install -y -q kcat >/dev/null 2>&1 \
-    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q kcat >/dev/null 2>&1; } || true; }
+  # kcat: the non-Python downstream client of the integration tests;
+  # prometheus (with promtool): the dashboards' and rules' tests (tests/integration/test_prometheus.py)
+  for pkg in kcat:kcat prometheus:promtool; do
+    command -v "${pkg#*:}" >/dev/null || { [ "$(id -u)" = 0 ] && { apt-get install -y -q "${pkg%%:*}" >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${pkg%%:*}" >/dev/null 2>&1; }; } || true; }
+  done
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
   fi

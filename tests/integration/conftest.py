@@ -40,7 +40,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer import topics
-from streamer.embedded import BrokerUnavailableError, EmbeddedBroker, wait_for_kafka  # noqa: F401 (tests/conftest.py)
+from streamer.embedded import BrokerUnavailableError, EmbeddedBroker, wait_for_kafka  # noqa: F401
 from streamer.settings import Settings
 from streamer.simulate import generate
 from streamer.simulate.kafka import produce
@@ -264,8 +264,9 @@ class WorkerProcess:
         self.name = name
         self.addr = f"127.0.0.1:{_free_port()}"
         self.log_path = workdir / f"{name}.log"
+        self.data_dir = workdir / f"{name}-data"
         full = {**os.environ, **env, "STREAMER_METRICS_ADDR": self.addr,
-                "STREAMER_DATA_DIR": str(workdir / f"{name}-data")}
+                "STREAMER_DATA_DIR": str(self.data_dir)}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "streamer.cli", "worker"], env=full, stdout=log,
@@ -433,6 +434,18 @@ def end_offsets(settings: Settings, names: list[str]) -> dict[tuple[str, int], i
     return asyncio.run(asyncio.wait_for(go(), 30))
 
 
+def processed(*workers: WorkerProcess) -> dict[tuple[str, int], float]:
+    """(topic, partition) -> newest offset with outputs and state durable, over `workers`."""
+    seen: dict[tuple[str, int], float] = {}
+    for w in workers:
+        for key, value in w.metrics().items():
+            if key.startswith("streamer_processed_offset{"):
+                labels = dict(part.split("=", 1) for part in key[26:-1].split(","))
+                tp = (labels["topic"].strip('"'), int(labels["partition"].strip('"')))
+                seen[tp] = max(seen.get(tp, -1), value)
+    return seen
+
+
 def wait_processed(d: Deployment, *workers: WorkerProcess, timeout: float = PROCESS_S) -> None:
     """Until the workers have processed every borrower event now on the input topics.
 
@@ -444,13 +457,7 @@ def wait_processed(d: Deployment, *workers: WorkerProcess, timeout: float = PROC
     t0 = time.monotonic()
 
     def done() -> bool:
-        seen: dict[tuple[str, int], float] = {}
-        for w in workers:
-            for key, value in w.metrics().items():
-                if key.startswith("streamer_processed_offset{"):
-                    labels = dict(part.split("=", 1) for part in key[26:-1].split(","))
-                    tp = (labels["topic"].strip('"'), int(labels["partition"].strip('"')))
-                    seen[tp] = max(seen.get(tp, -1), value)
+        seen = processed(*workers)
         return all(seen.get(tp, -1) >= end - 1 for tp, end in ends.items() if end > 0)
 
     workers[0].wait(done, "every input event processed", timeout)

@@ -17,6 +17,12 @@ that takes over would restore: the newest changelog message of each borrower (th
 
 Each scenario records its figures with the ``figures`` fixture; they are printed at the
 end of the run (``-- reliability figures --``) whatever pytest captures.
+
+Running: ``./dev.sh test -m reliability tests/reliability`` runs every scenario (~10 min
+on 2 cores). The default run (``./dev.sh test``, CI's ``.ci/run``) includes the fast ones
+(scenarios 1, 2, 6, 7, 8, 10, 11: ~5 min) and leaves out those marked
+``reliability_slow`` (3, 4, 5, 12: their own brokers, long waits), unless ``-m`` names
+``reliability``.
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import os
 import subprocess
 import sys
 import time
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,8 +41,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamer import topics
-from streamer.features import FEATURES
+from streamer import features, topics
 from streamer.replay import replay
 from streamer.settings import Settings
 from streamer.state import BorrowerState
@@ -46,7 +50,10 @@ from tests.integration.conftest import (
     PRODUCE_REST,
     Deployment,
     WorkerProcess,
+    alerts_of,
+    assert_same_alerts,
     end_offsets,
+    processed,
     publish,
     read_all,
     simulated,
@@ -65,11 +72,26 @@ MIN_EVENTS = 20_000
 _FIGURES: list[tuple[str, dict[str, Any]]] = []
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "reliability_slow: a reliability scenario left out of "
+                            "the default run (CI); `-m reliability` runs it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark this folder `reliability`; leave the slow scenarios out unless -m names it."""
     here = Path(__file__).parent
+    wanted = "reliability" in (config.option.markexpr or "")
+    kept, left_out = [], []
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.reliability)
+            if not wanted and item.get_closest_marker("reliability_slow"):
+                left_out.append(item)
+                continue
+        kept.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -194,9 +216,6 @@ def changelog_states(d: Deployment) -> dict[str, BorrowerState]:
     return {k.decode(): BorrowerState.loads(_decode_value(v)[1]) for k, v in newest.items()}
 
 
-_CONTEXT_AT = [i for i, f in enumerate(FEATURES) if f in CONTEXT_FEATURES]
-
-
 def comparable(s: BorrowerState) -> bytes:
     """A state's bytes with the context features of its pending snapshots zeroed.
 
@@ -206,11 +225,9 @@ def comparable(s: BorrowerState) -> bytes:
     """
     copy = BorrowerState.loads(s.dumps())
     for p in copy.pending:
-        v = array("f")
-        v.frombytes(p.vector)
-        for i in _CONTEXT_AT:
-            v[i] = 0.0
-        p.vector = v.tobytes()
+        x = features.from_vector(p.vector)
+        p.vector = features.to_vector({f: 0.0 if f in CONTEXT_FEATURES else v
+                                       for f, v in x.items()})
     return copy.dumps()
 
 
@@ -225,16 +242,25 @@ def assert_states_equal(got: dict[str, BorrowerState], expected: dict[str, Borro
     return len(expected)
 
 
-def processed(*workers: WorkerProcess) -> dict[tuple[str, int], float]:
-    """(topic, partition) -> newest offset with outputs and state durable, over `workers`."""
-    seen: dict[tuple[str, int], float] = {}
-    for w in workers:
-        for key, value in w.metrics().items():
-            if key.startswith("streamer_processed_offset{"):
-                labels = dict(part.split("=", 1) for part in key[26:-1].split(","))
-                tp = (labels["topic"].strip('"'), int(labels["partition"].strip('"')))
-                seen[tp] = max(seen.get(tp, -1), value)
-    return seen
+def assert_oracle_holds(d: Deployment, w: Workload, figures: dict[str, Any],
+                        *workers: WorkerProcess) -> None:
+    """At least once, checked: 0 alerts lost; duplicates before dedupe (reported); after
+    dedupe by alert_id, the oracle's alerts field for field; then, the workers stopped,
+    every borrower's changelog state equal to the oracle's."""
+    unique, duplicates = dedupe(alerts_of(d.settings))
+    lost = len({a["alert_id"] for a in w.expected} - {a["alert_id"] for a in unique})
+    figures.update(events=w.borrower_events, alerts_expected=len(w.expected), lost=lost,
+                   duplicates_before_dedupe=duplicates)
+    assert lost == 0
+    assert_same_alerts(unique, w.expected)  # 0 duplicates after dedupe, nothing extra
+    for worker in workers:
+        assert worker.stop() == 0
+    figures["borrower_states_equal"] = assert_states_equal(changelog_states(d), w.states)
+
+
+def processed_count(*workers: WorkerProcess) -> int:
+    """Input messages processed so far (by offsets) over the workers' partitions."""
+    return int(sum(v + 1 for v in processed(*workers).values()))
 
 
 def wait_until(check: Callable[[], bool], what: str, timeout: float,

@@ -21,20 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.integration.conftest import (
-    Deployment,
-    alerts_of,
-    assert_same_alerts,
-    wait_processed,
-)
+from tests.integration.conftest import Deployment, processed, wait_processed
 from tests.reliability.conftest import (
     RELIABILITY_ENV,
     BackgroundProducer,
-    assert_states_equal,
-    changelog_states,
-    dedupe,
+    assert_oracle_holds,
     input_ends,
-    processed,
+    processed_count,
     wait_until,
     workload,
 )
@@ -54,15 +47,12 @@ def test_kill_9_three_times_loses_nothing(deploy: Callable[..., Deployment],
     producer = BackgroundProducer(d.settings, w.items, tmp_path, rate=RATE)
     total = w.borrower_events
 
-    def done_so_far() -> int:
-        return int(sum(v + 1 for v in processed(*live.values()).values()))
-
     resumes = []
     try:
         for i, victim in enumerate(("a", "b", "a")):
             target = (i + 1) * total // 4
-            wait_until(lambda: done_so_far() >= target, f"{target} events processed", 180,
-                       tuple(live.values()))
+            wait_until(lambda: processed_count(*live.values()) >= target,
+                       f"{target} events processed", 180, tuple(live.values()))
             held = processed(live[victim])
             live[victim].kill()
             killed_at = time.monotonic()
@@ -82,14 +72,6 @@ def test_kill_9_three_times_loses_nothing(deploy: Callable[..., Deployment],
     finally:
         producer.kill()
 
-    got = alerts_of(d.settings)
-    unique, duplicates = dedupe(got)
-    lost = len({a["alert_id"] for a in w.expected} - {a["alert_id"] for a in unique})
-    figures.update(events=total, alerts_expected=len(w.expected), lost=lost,
-                   duplicates_before_dedupe=duplicates, resume_s=resumes)
-    assert lost == 0
-    assert_same_alerts(unique, w.expected)  # 0 duplicates after dedupe, nothing extra
-    for worker in live.values():
-        assert worker.stop() == 0
-    figures["borrower_states_equal"] = assert_states_equal(changelog_states(d), w.states)
+    figures["resume_s"] = resumes
+    assert_oracle_holds(d, w, figures, *live.values())
     assert max(resumes) <= RESUME_BOUND_S, f"resume took {resumes} s"
