@@ -104,12 +104,18 @@ def test_transitions_keep_counts_equal_to_a_recount(events: list[bytes]) -> None
     assert groups == {k: v for k, v in w.engine.context.portfolio.items() if v[0] or v[1]}
 
 
-def test_restart_midway_rebuilds_from_the_table(events: list[bytes]) -> None:
+def half_way(events: list[bytes]) -> tuple[dict[str, bytes], Worker, int]:
+    """A worker holding every partition after the first half of the events."""
     table: dict[str, bytes] = {}
     w = Worker(table, set(range(N_PARTITIONS)))
     half = len(events) // 2
     for raw in events[:half]:
         w.process(raw)
+    return table, w, half
+
+
+def test_restart_midway_rebuilds_from_the_table(events: list[bytes]) -> None:
+    table, w, half = half_way(events)
     w.restart()
     assert_matches(w.portfolio, states_of(table), set(range(N_PARTITIONS)))
     for raw in events[half:]:
@@ -119,11 +125,7 @@ def test_restart_midway_rebuilds_from_the_table(events: list[bytes]) -> None:
 
 def test_counting_on_first_sight_after_a_restart_would_be_wrong(events: list[bytes]) -> None:
     """Without the rebuild, a restarted worker misses every borrower it does not see again."""
-    table: dict[str, bytes] = {}
-    w = Worker(table, set(range(N_PARTITIONS)))
-    half = len(events) // 2
-    for raw in events[:half]:
-        w.process(raw)
+    table, w, half = half_way(events)
     w.portfolio = Portfolio()  # restarted, no rebuild
     for raw in events[half:half + 50]:
         w.process(raw)
