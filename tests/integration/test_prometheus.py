@@ -210,6 +210,10 @@ def test_every_dashboard_query_and_rule_returns_data_from_a_live_worker(
         missing = [(name, e) for name, e in missing if prom.series(e) == 0]
     assert not missing, "no series for:\n" + "\n".join(f"{n}: {e}" for n, e in missing) \
         + "\n" + w.log_tail()
+    # a worker's series: well under 1,000, none labelled with a borrower id
+    samples = w.metrics()
+    assert 100 < len(samples) < 1000, len(samples)
+    assert not [k for k in samples if re.search(r'="b\d+"', k)]
     # and the figures mean something
     held = prom.query("sum(streamer_portfolio_borrowers)")["data"]["result"]
     assert float(held[0]["value"][1]) == 120  # every borrower opened an account
