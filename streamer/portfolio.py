@@ -143,13 +143,14 @@ class Portfolio:
                 states: Iterable[tuple[int, BorrowerState]]) -> None:
         """Recompute the aggregates of `partitions` from (partition, state) pairs, the
         table's contents; aggregates of any other partition go (no longer held)."""
-        books = {p: _Book() for p in partitions}
+        fresh = Rebuild(partitions)
         for partition, state in states:
-            book = books.get(partition)
-            pos = position(state)
-            if book is not None and pos is not None:
-                book.add(pos, 1)
-        self.books = books
+            fresh.add(partition, state)
+        self.install(fresh)
+
+    def install(self, fresh: Rebuild) -> None:
+        """Replace the aggregates with those of a finished `Rebuild`."""
+        self.books = fresh.books
         self.known.clear()
 
     # -- what the metrics read ---------------------------------------------------------
@@ -179,3 +180,17 @@ class Portfolio:
                 counts[0] += n
                 counts[1] += bad
         return {k: v for k, v in out.items() if v[0] or v[1]}
+
+
+class Rebuild:
+    """Aggregates being recomputed from a table, a state at a time (the runtime yields to
+    its event loop between states; `Portfolio.install` when done)."""
+
+    def __init__(self, partitions: Iterable[int]) -> None:
+        self.books = {p: _Book() for p in partitions}
+
+    def add(self, partition: int, state: BorrowerState) -> None:
+        book = self.books.get(partition)
+        pos = position(state)
+        if book is not None and pos is not None:
+            book.add(pos, 1)
