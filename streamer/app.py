@@ -69,7 +69,9 @@ from streamer import events as ev
 from streamer import topics as t
 from streamer.engine import Effects, Engine
 from streamer.metrics import Metrics
-from streamer.outputs import DeadLetter, TrainingExample, encode
+from streamer.outputs import TrainingExample, encode
+from streamer.portfolio import Portfolio, Rebuild
+from streamer.privacy import dead_letter
 from streamer.settings import Settings
 from streamer.state import BorrowerState
 from streamer.trainer import Trainer
@@ -98,8 +100,9 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     inputs = raw_topic(*t.INPUT_TOPICS)
     rt.borrowers = app.Table(t.BORROWERS_TABLE, key_type=bytes, value_type=bytes,
-                             partitions=settings.partitions,
+                             partitions=settings.partitions, on_recover=rt.on_recovered,
                              options=dict(ROCKSDB_OPTIONS))  # Faust's store pops from it
+    app.monitor = rt.metrics.faust_monitor()
     rt.readers = [Broadcast(settings, t.MACRO_TOPIC, rt.on_macro),
                   Broadcast(settings, t.MODELS, rt.on_model, fetch_bytes=t.MODEL_MAX_BYTES)]
     for service in (*rt.readers, Resources(rt)):
@@ -232,6 +235,7 @@ class BorrowerStates(MutableMapping[str, BorrowerState]):
         self.offsets: dict[str, dict[int, int]] = {}  # borrower -> {input topic: offset}
         self.dirty: dict[str, faust.EventT] = {}  # borrower -> the event that changed it
         self.event: faust.EventT | None = None  # the event being processed
+        self.portfolio = Portfolio()  # aggregates by DPD bucket and tier, per partition
 
     def __getitem__(self, bid: str) -> BorrowerState:
         s = self.live.get(bid)
@@ -243,6 +247,7 @@ class BorrowerStates(MutableMapping[str, BorrowerState]):
             offsets, state = _decode_value(raw)
             s = self.live[bid] = BorrowerState.loads(state)
             self.offsets[bid] = offsets
+            self.portfolio.loaded(bid, s)
         return s
 
     def __setitem__(self, bid: str, state: BorrowerState) -> None:
@@ -287,17 +292,20 @@ class BorrowerStates(MutableMapping[str, BorrowerState]):
             with acting_for(event):
                 table.data[key] = value
             writes.append((key, value, event))
+            self.portfolio.persisted(bid, event.message.partition, self.live[bid])
         self.dirty.clear()
         if len(self.live) > self.limit:
             for bid in list(islice(self.live, len(self.live) - int(self.limit * 0.9))):
                 del self.live[bid]
                 self.offsets.pop(bid, None)
+                self.portfolio.evict(bid)
         return writes
 
     def forget(self) -> None:
         """Drop the decoded cache (nothing is dirty between batches)."""
         self.live.clear()
         self.offsets.clear()
+        self.portfolio.forget()
 
 
 _encode_value = msgspec.msgpack.Encoder().encode
@@ -314,6 +322,8 @@ class Runtime:
         self.engine = Engine(settings, states=self.states)
         metrics.engine = self.engine
         metrics.assignment = self.assignment
+        metrics.portfolio = self.states.portfolio
+        metrics.trainer = lambda: self.trainer
         self.key = settings.model_key_bytes
         self.trainer: Trainer | None = None
         self.champion: bytes | None = None  # the newest verified snapshot
@@ -343,6 +353,12 @@ class Runtime:
             if states.holds(msg):  # processed before a crash or hand-over: outputs went out
                 events[(msg.topic, "unknown", "duplicate")] += 1
                 continue
+            if not msg.key:  # reliability scenario 6: a null key put the event on a random
+                # partition, where its borrower's state is not: processing it there would
+                # fork that state. The contract keys borrower events by borrower_id.
+                emit(msg, _failed(msg, ValueError("no message key (borrower events are keyed "
+                                                  "by borrower_id)"), "invalid"))
+                continue
             try:
                 fx = process(msg.value, msg.topic, msg.partition, msg.offset)
             except Exception as exc:  # noqa: BLE001 - a bug must not stop the stream either
@@ -363,7 +379,7 @@ class Runtime:
         return batch
 
     def _emit(self, msg: Any, fx: Effects) -> None:
-        self.metrics.events[(msg.topic, fx.event_type, fx.outcome)] += 1
+        self.metrics.record(msg.topic, fx)
         out = self._outbox.append
         if fx.deadletter is not None:
             self.metrics.deadletters[msg.topic] += 1
@@ -685,9 +701,45 @@ class Runtime:
         except asyncio.TimeoutError:
             log.warning("a batch was still in flight when the partitions were revoked")
         self.states.forget()
+        self._drop_portfolio(revoked)
         training = self.topic[t.TRAINING]
         if self.trainer is not None and any(tp.topic == training for tp in revoked):
             self.trainer = None  # whoever gets the partition resumes from the newest snapshot
+
+    def _drop_portfolio(self, revoked: set) -> None:
+        """The revoked partitions' borrowers leave this worker's portfolio and context."""
+        changelog = self.borrowers.changelog_topic.get_topic_name()
+        self.states.portfolio.revoke(tp.partition for tp in revoked if tp.topic == changelog)
+        self.engine.context.set_portfolio(self.states.portfolio.groups())
+
+    async def on_recovered(self) -> None:
+        """Table recovery done: rebuild the portfolio of the active partitions from the table.
+
+        Runs before Faust ends the rebalance (no batch starts meanwhile) and yields to the
+        loop every 1,000 borrowers (~15 ms) so that heartbeats go on. A key's partition is
+        Kafka's default partitioner's (murmur2), the one the inputs are keyed by: a memory
+        store can still hold keys of partitions it no longer owns (and takes standby
+        writes meanwhile: its items are copied first).
+        """
+        generation = self.app.consumer_generation_id
+        changelog = self.borrowers.changelog_topic.get_topic_name()
+        active = {tp.partition for tp in self.app.assignor.assigned_actives()
+                  if tp.topic == changelog}
+        n = self.settings.partitions
+        fresh = Rebuild(active)
+        items = self.borrowers.data.items()
+        if isinstance(getattr(self.borrowers.data, "data", None), dict):  # memory store
+            items = list(items)
+        for i, (key, value) in enumerate(items):
+            partition = (murmur2(key) & 0x7FFFFFFF) % n
+            if partition in active:
+                fresh.add(partition, BorrowerState.loads(_decode_value(value)[1]))
+            if i % 1000 == 999:
+                await asyncio.sleep(0)
+        if self.app.consumer_generation_id != generation:
+            return  # rebalanced again: the next recovery rebuilds
+        self.states.portfolio.install(fresh)
+        self.engine.context.set_portfolio(self.states.portfolio.groups())
 
     def assignment(self) -> dict[str, int]:
         """Active partitions by topic (borrower topics, training, macro, changelogs)."""
@@ -723,14 +775,10 @@ class Refetched:
 
 
 def _failed(msg: Any, exc: BaseException, what: str = "processing failed") -> Effects:
-    """A dead letter for a message the engine could not handle."""
-    import base64
-
+    """A dead letter for a message the engine could not handle (masked: privacy.py)."""
     fx = Effects("invalid")
-    fx.deadletter = DeadLetter(
-        topic=msg.topic, partition=msg.partition, offset=msg.offset,
-        raw=base64.b64encode(bytes(msg.value or b"")).decode(),
-        error=f"{what}: {type(exc).__name__}: {exc}")
+    fx.deadletter = dead_letter(msg.topic, msg.partition, msg.offset, msg.value,
+                                f"{what}: {type(exc).__name__}: {exc}")
     return fx
 
 
