@@ -1,11 +1,11 @@
 """Scenario 5 (issue 7): a worker's RocksDB directory is deleted; it restores from the changelog.
 
-One worker (RocksDB store) processes a book of 20,000 borrowers (two weeks of events,
-~70,000 messages; the issue asks 100,000 borrowers: the same scenario at five times the
-size takes minutes of this 2-core machine's time for the simulation, the production and
-the processing, not for the recovery, which is what is measured). It stops cleanly;
-its RocksDB databases are read (every borrower's stored bytes, offsets included); the
-directory is deleted; the worker starts again. Measured: seconds from the restart until
+One worker (RocksDB store) processes a book of 20,000 borrowers by default (two weeks of
+events, ~70,000 messages); the issue asks 100,000 borrowers, which
+RELIABILITY_RECOVERY_BORROWERS=100000 runs (minutes of this 2-core machine's time, mostly
+for producing and processing the book, not for the recovery that is measured). It stops
+cleanly; its RocksDB databases are read (every borrower's stored bytes, offsets
+included); the directory is deleted; the worker starts again. Measured: seconds from the restart until
 the worker is ready (its table recovered from the changelog) -- at most 60 s; then,
 stopped again, its new databases hold exactly the bytes they held before, for every
 borrower. The restored states also equal the changelog's newest (what any other worker
@@ -14,6 +14,7 @@ would restore).
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -34,7 +35,8 @@ from tests.integration.conftest import (
 )
 from tests.reliability.conftest import RELIABILITY_ENV, changelog_states
 
-BORROWERS = 20_000
+# RELIABILITY_RECOVERY_BORROWERS=100000 runs the issue's size (several minutes)
+BORROWERS = int(os.environ.get("RELIABILITY_RECOVERY_BORROWERS", "20000"))
 RECOVERY_BOUND_S = 60.0
 
 
