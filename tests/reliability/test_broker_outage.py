@@ -8,8 +8,9 @@ each time started again 20 s later. Measured: seconds from the broker's return u
 worker, by itself (same process, no restart), has processed everything produced before
 the outage and the next part produced after it -- at most 60 s; alerts lost (0),
 duplicates before dedupe (reported), alerts and per-borrower state equal to the oracle's;
-fewer than 2,000 log lines per outage (aiokafka's retry warnings, one per partition every
-100 ms, made ~2,500 lines/s before the worker filtered repeats).
+fewer than 2,000 log lines per outage (aiokafka's connection errors and retry warnings
+made 85,000 lines in one 20 s outage before the worker let one line of a kind through
+per 5 s; 34 and 92 since).
 """
 
 from __future__ import annotations
