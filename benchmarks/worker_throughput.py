@@ -60,6 +60,23 @@ def start_kafka(workdir: Path) -> tuple[str, dict[str, str]]:
     return lines[-1].split("=", 1)[1], env
 
 
+def broker(bootstrap: str | None, workdir: Path) -> tuple[str, dict[str, str] | None]:
+    """`bootstrap`, or an Apache Kafka started here (and its env, for `stop_kafka`)."""
+    return (bootstrap, None) if bootstrap else start_kafka(workdir)
+
+
+def stop_kafka(env: dict[str, str] | None) -> None:
+    """Stop the broker `start_kafka` started (None: it was not ours)."""
+    if env is not None:
+        subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], env=env,
+                       capture_output=True, timeout=120)
+
+
+def machine() -> dict:
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "loadavg": list(os.getloadavg())}
+
+
 def starter_model(settings: Settings, workdir: Path) -> bytes:
     from streamer.replay import replay
 
@@ -150,17 +167,43 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def bench_env(bootstrap: str, partitions: int) -> dict[str, str]:
+    """Worker environment on fresh topics and a fresh consumer group (a unique prefix)."""
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    return {"STREAMER_BOOTSTRAP_SERVERS": bootstrap, "STREAMER_TOPIC_PREFIX": prefix + ".",
+            "STREAMER_APP_ID": prefix + "-app", "STREAMER_PARTITIONS": str(partitions),
+            "STREAMER_WEB_PORT": "0", "STREAMER_SESSION_TIMEOUT_S": "6"}
+
+
+def spawn_worker(env_base: dict[str, str], data_dir: Path, log_path: Path
+                 ) -> tuple[subprocess.Popen, str]:
+    """Start `streamer worker` as a subprocess; returns it and its /metrics address."""
+    addr = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "STREAMER_LOG_LEVEL": "warning", **env_base,
+           "STREAMER_METRICS_ADDR": addr, "STREAMER_DATA_DIR": str(data_dir)}
+    log = open(log_path, "wb")
+    return subprocess.Popen([sys.executable, "-m", "streamer.cli", "worker"], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True), addr
+
+
+def stop_workers(procs: list[subprocess.Popen]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def run_workers(settings: Settings, env_base: dict[str, str], k: int, n: int,
                 ends: dict[tuple[str, int], int], workdir: Path, timeout: float) -> dict:
     procs, addrs = [], []
     launched = time.perf_counter()
     for i in range(k):
-        addr = f"127.0.0.1:{free_port()}"
-        env = {**os.environ, **env_base, "STREAMER_METRICS_ADDR": addr,
-               "STREAMER_DATA_DIR": str(workdir / f"w{i}"), "STREAMER_LOG_LEVEL": "warning"}
-        log = open(workdir / f"worker{k}-{i}.log", "wb")
-        procs.append(subprocess.Popen([sys.executable, "-m", "streamer.cli", "worker"], env=env,
-                                      stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        proc, addr = spawn_worker(env_base, workdir / f"w{i}", workdir / f"worker{k}-{i}.log")
+        procs.append(proc)
         addrs.append(addr)
     first = done = None
     cpu_first = cpu_done = 0.0
@@ -181,14 +224,7 @@ def run_workers(settings: Settings, env_base: dict[str, str], k: int, n: int,
                 break
             time.sleep(0.5)  # each scrape costs the worker CPU: poll gently
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_workers(procs)
     if done is None or first is None:
         return {"workers": k, "error": "did not finish (see the worker logs)", "logs": str(workdir)}
     # the first sample lands up to one poll interval (0.5 s) after the first batch
@@ -215,10 +251,7 @@ def main() -> int:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="streamer-bench-"))
-    kafka_env = None
-    bootstrap = args.bootstrap
-    if not bootstrap:
-        bootstrap, kafka_env = start_kafka(workdir)
+    bootstrap, kafka_env = broker(args.bootstrap, workdir)
     try:
         sim = generate("industry_downturn", args.borrowers, args.days, 5, "2026-01-01")
         items = list(sim.events())
@@ -228,10 +261,7 @@ def main() -> int:
         model = None
         results = []
         for k in args.workers:
-            prefix = f"bench-{uuid.uuid4().hex[:8]}"
-            env = {"STREAMER_BOOTSTRAP_SERVERS": bootstrap, "STREAMER_TOPIC_PREFIX": prefix + ".",
-                   "STREAMER_APP_ID": prefix + "-app", "STREAMER_PARTITIONS": str(args.partitions),
-                   "STREAMER_WEB_PORT": "0", "STREAMER_SESSION_TIMEOUT_S": "6"}
+            env = bench_env(bootstrap, args.partitions)
             settings = Settings.from_env(env)
             if asyncio.run(topics.apply(settings, out=lambda _l: None)):
                 sys.exit("streamer topics apply failed")
@@ -250,8 +280,7 @@ def main() -> int:
         report = {
             "benchmark": "worker_throughput",
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                        "platform": platform.platform()},
+            "machine": machine(),
             "broker": "Apache Kafka (deploy/kafka/kafka.sh)" if kafka_env else bootstrap,
             "borrowers": args.borrowers, "days": args.days, "partitions": args.partitions,
             "events": n, "results": results,
@@ -267,9 +296,7 @@ def main() -> int:
         print(f"-> {args.out}")
         return 0
     finally:
-        if kafka_env is not None:
-            subprocess.run(["bash", str(REPO / "deploy/kafka/kafka.sh"), "stop"], env=kafka_env,
-                           capture_output=True, timeout=120)
+        stop_kafka(kafka_env)
 
 
 if __name__ == "__main__":
