@@ -1,0 +1,133 @@
+"""The benchmarks' results against issue 6's targets, as Markdown (benchmarks/results/summary.md).
+
+Reads what the other benchmarks wrote in benchmarks/results/ (a benchmark that has not run
+is shown as such) and writes one table of targets and one section per benchmark.
+
+    python benchmarks/summary.py
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def spread(d: dict[str, Any], fmt: str = "{:,.0f}") -> str:
+    """'median (min–max)' of a {median, min, max} dict."""
+    return f"{fmt.format(d['median'])} ({fmt.format(d['min'])}–{fmt.format(d['max'])})"
+
+
+def targets(replay: Any, worker: Any, latency: Any, memory: Any) -> list[str]:
+    rows = ["| target | measured | met |", "|---|---|---|"]
+
+    def row(target: str, measured: str, met: bool | None) -> None:
+        rows.append(f"| {target} | {measured} | {'yes' if met else 'no' if met is False else '-'} |")
+
+    if worker:
+        one = next((r for r in worker["results"] if r["workers"] == 1 and "ratio" in r), None)
+        two = next((r for r in worker["results"] if r["workers"] == 2 and "ratio" in r), None)
+        if one:
+            row("worker, 1 process: >= 50% of a bare aiokafka consumer (same run)",
+                f"{one['ratio']['median']:.1%} ({one['events_per_s']['median']:,.0f} of "
+                f"{one['ceiling_events_per_s']['median']:,.0f} events/s)",
+                one["ratio"]["median"] >= 0.5)
+        if one and two:
+            scale = two["events_per_s"]["median"] / one["events_per_s"]["median"]
+            row("2 workers >= 1.5x one", f"{scale:.2f}x", scale >= 1.5)
+    if replay:
+        rate = replay["events_per_s_learning"]["median"]
+        row("replay core >= 100,000 events/s on one core",
+            f"{rate:,.0f} with learning; {replay['events_per_s_scoring_only']:,.0f} scoring only",
+            rate >= 100_000)
+    if latency:
+        s = latency["summary"].get("5000")
+        if s:
+            row("p99 event-to-alert < 50 ms at 5,000 events/s",
+                f"{s['p99_ms']['median']:,.0f} ms"
+                + (" (worker saturated)" if s.get("saturated_runs") else ""),
+                s["p99_ms"]["median"] < 50)
+    if memory:
+        for w in memory.get("worker", []):
+            row(f"<= 1 KB resident per borrower ({w['borrowers']:,} borrowers)",
+                f"{w['per_borrower']:,} B (RocksDB + {w['cache']:,} decoded cached)",
+                w["per_borrower"] <= 1024)
+    return rows
+
+
+def sections(replay: Any, worker: Any, latency: Any, recovery: Any, memory: Any) -> list[str]:
+    out: list[str] = []
+    if worker:
+        out += ["", f"### Worker throughput ({worker['broker']}, {worker['events']:,} events, "
+                f"{worker['borrowers']:,} borrowers, {worker['partitions']} partitions)", "",
+                "| workers | events/s | ratio to bare consumer | CPU µs per event |",
+                "|---|---|---|---|"]
+        for r in worker["results"]:
+            if "ratio" not in r:
+                out.append(f"| {r['workers']} | {r.get('error', 'no result')} | | |")
+                continue
+            out.append(f"| {r['workers']} | {spread(r['events_per_s'])} | "
+                       f"{spread(r['ratio'], '{:.1%}')} | {spread(r['cpu_us_per_event'])} |")
+    if replay:
+        us = replay["us_per_event"]
+        out += ["", f"### Replay core ({replay['events']:,} events, {replay['borrowers']:,} "
+                "borrowers, one core)", "",
+                f"- with online learning: {spread(replay['events_per_s_learning'])} events/s",
+                f"- scoring only: {replay['events_per_s_scoring_only']:,.0f} events/s",
+                f"- µs per event: decode {us['decode_us']:.1f}, state {us['state_us']:.1f}, "
+                f"features {us['features_us']:.1f}"]
+    if latency:
+        out += ["", f"### Event-to-alert latency ({latency['workers']} worker, "
+                f"{latency['seconds']:.0f} s per run)", "",
+                "| offered events/s | processed events/s | p50 ms | p99 ms | p99.9 ms | saturated runs |",
+                "|---|---|---|---|---|---|"]
+        for rate, s in latency["summary"].items():
+            out.append(f"| {int(rate):,} | {spread(s['processed_events_per_s'])} | "
+                       f"{spread(s['p50_ms'])} | {spread(s['p99_ms'])} | {spread(s['p999_ms'])} | "
+                       f"{s.get('saturated_runs', 0)} of {s['runs']} |")
+    if recovery:
+        out += ["", f"### Recovery of {recovery['borrowers']:,} borrowers from the changelog "
+                "(one new worker)", "",
+                "| store | seconds to restore | borrowers/s | worker RSS over empty, per borrower |",
+                "|---|---|---|---|"]
+        for store, s in recovery["summary"].items():
+            out.append(f"| `{store}` | {spread(s['recovery_s'], '{:,.1f}')} | "
+                       f"{spread(s['borrowers_per_s'])} | "
+                       f"{spread(s['rss_bytes_per_borrower'])} B |")
+    if memory:
+        from memory import markdown  # noqa: PLC0415 - the memory benchmark's own table
+
+        out += ["", "### Memory per borrower", "", markdown(memory)]
+    return out
+
+
+def main() -> int:
+    replay, worker, latency, recovery, memory = (
+        load(n) for n in ("replay_core", "worker_throughput", "latency", "recovery", "memory"))
+    embedded = load("worker_throughput_embedded")
+    missing = [n for n, d in zip(("replay_core", "worker_throughput", "latency", "recovery",
+                                  "memory"), (replay, worker, latency, recovery, memory)) if not d]
+    lines = ["## Benchmarks", "", "`benchmarks/run.sh` on a 2-core shared VM; medians of repeated "
+             "runs, (min–max).", ""]
+    lines += targets(replay, worker, latency, memory)
+    lines += sections(replay, worker, latency, recovery, memory)
+    if embedded:
+        lines += sections(None, embedded, None, None, None)
+    if missing:
+        lines += ["", "Not run: " + ", ".join(missing)]
+    text = "\n".join(lines) + "\n"
+    (RESULTS / "summary.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
