@@ -89,17 +89,7 @@ def starter_model(settings: Settings, workdir: Path) -> bytes:
     return trainer.publish()
 
 
-async def publish(settings: Settings, blob: bytes) -> None:
-    from aiokafka import AIOKafkaProducer
-
-    producer = AIOKafkaProducer(**topics.client_options(settings), acks="all",
-                                max_request_size=topics.MODEL_MAX_BYTES)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topics.topic(settings, topics.MODELS), blob,
-                                     key=b"champion")
-    finally:
-        await producer.stop()
+publish = topics.publish_model  # latency.py and recovery.py import it from here
 
 
 async def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:

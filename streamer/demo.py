@@ -265,16 +265,7 @@ class Demo:
         return snapshot
 
     async def _publish_model(self, settings: Settings, snapshot: bytes) -> None:
-        from aiokafka import AIOKafkaProducer
-
-        producer = AIOKafkaProducer(**topics.client_options(settings), acks="all",
-                                    max_request_size=topics.MODEL_MAX_BYTES)
-        await producer.start()
-        try:
-            await producer.send_and_wait(topics.topic(settings, topics.MODELS), snapshot,
-                                         key=b"champion")
-        finally:
-            await producer.stop()
+        await topics.publish_model(settings, snapshot)
         self.say(f"{self.elapsed()} published the starter model to "
                  f"{topics.topic(settings, topics.MODELS)}")
 

@@ -95,6 +95,19 @@ def ssl_context(settings: Settings) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=settings.ssl_cafile or None)
 
 
+async def publish_model(settings: Settings, snapshot: bytes) -> None:
+    """Put a signed model snapshot on risk.models (acknowledged), as the trainer does."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(**client_options(settings), acks="all",
+                                max_request_size=MODEL_MAX_BYTES)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic(settings, MODELS), snapshot, key=b"champion")
+    finally:
+        await producer.stop()
+
+
 async def describe(admin: Any, names: list[str]) -> dict[str, tuple[int, str | None]]:
     """name -> (partition count, cleanup.policy or None if not reported) for existing topics."""
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType

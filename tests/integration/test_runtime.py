@@ -143,12 +143,7 @@ def test_frozen_worker_alerts_equal_replay(deploy: Callable[..., Deployment],
     publish(d.settings, d.topic(topics.MODELS), frozen_snapshot)
     items = simulated("industry_downturn", 150, 240, seed=33)
     routed = [(t if t == topics.MACRO_TOPIC else "credit.repayments", k, e) for t, k, e in items]
-    events_file = tmp_path / "events.jsonl"
-    events_file.write_bytes(b"".join(msgspec.json.encode(e) + b"\n"
-                                     for _, _, e in items))
-    replayed = io.BytesIO()
-    replay(events_file, alerts=replayed, settings=d.settings, model=frozen_snapshot, learn=False)
-    expected = [msgspec.json.decode(line) for line in replayed.getvalue().splitlines()]
+    expected = replayed_alerts(items, d.settings, frozen_snapshot, tmp_path)
     assert len(expected) >= 30
 
     worker = d.start_worker()
@@ -159,6 +154,16 @@ def test_frozen_worker_alerts_equal_replay(deploy: Callable[..., Deployment],
     assert worker.value("streamer_model_version") == pickle_version(frozen_snapshot)
     assert_same_alerts(got, expected)
     assert worker.stop() == 0
+
+
+def replayed_alerts(items: list[tuple[str, str, dict]], settings: Settings, model: bytes,
+                    tmp_path: Path) -> list[dict]:
+    """The oracle: `streamer replay`'s alerts for the same events, with the frozen model."""
+    events_file = tmp_path / "events.jsonl"
+    events_file.write_bytes(b"".join(msgspec.json.encode(e) + b"\n" for _, _, e in items))
+    replayed = io.BytesIO()
+    replay(events_file, alerts=replayed, settings=settings, model=model, learn=False)
+    return [msgspec.json.decode(line) for line in replayed.getvalue().splitlines()]
 
 
 @pytest.mark.parametrize("store,stop", [("memory://", "graceful"), ("rocksdb://", "crash")])
@@ -177,12 +182,7 @@ def test_two_workers_split_partitions_and_hand_over_state(
     publish(d.settings, d.topic(topics.MODELS), frozen_snapshot)
     items = simulated("industry_downturn", 200, 240, seed=44)
     routed = [(t if t == topics.MACRO_TOPIC else "credit.repayments", k, e) for t, k, e in items]
-    events_file = tmp_path / "events.jsonl"
-    events_file.write_bytes(b"".join(msgspec.json.encode(e) + b"\n"
-                                     for _, _, e in items))
-    replayed = io.BytesIO()
-    replay(events_file, alerts=replayed, settings=d.settings, model=frozen_snapshot, learn=False)
-    expected = [msgspec.json.decode(line) for line in replayed.getvalue().splitlines()]
+    expected = replayed_alerts(items, d.settings, frozen_snapshot, tmp_path)
 
     a, b = d.start_worker("a"), d.start_worker("b")
     a.wait_ready()
