@@ -66,8 +66,7 @@ def template_states(book: int, workdir: Path) -> list[bytes]:
 async def write_changelog(settings: Settings, n: int, states: list[bytes]) -> dict:
     """N borrowers' table values on the changelog, as the worker would have written them."""
     from aiokafka import AIOKafkaProducer
-    from aiokafka.partitioner import murmur2
-
+    
     name = topics.changelog(settings, topics.BORROWERS_TABLE)
     parts = settings.partitions
     producer = AIOKafkaProducer(**topics.client_options(settings), acks="all",
@@ -95,7 +94,7 @@ async def write_changelog(settings: Settings, n: int, states: list[bytes]) -> di
             # offsets of the borrower's last event per input topic (accounts, repayments,
             # transactions), of the size a busy book's offsets have
             value = _encode_value(({0: i, 1: 60 * i + 7, 2: 90 * i + 11}, states[i % len(states)]))
-            p = (murmur2(key) & 0x7FFFFFFF) % parts
+            p = topics.default_partition(key, parts)
             payload += len(key) + len(value)
             if batches[p].append(key=key, value=value, timestamp=None) is None:
                 await flush(p)

@@ -62,7 +62,6 @@ from typing import Any
 import faust
 import mode
 import msgspec
-from aiokafka.partitioner import murmur2
 from faust.streams import _current_event  # the stream's "current event" (see acting_for)
 
 from streamer import events as ev
@@ -479,7 +478,7 @@ class Runtime:
             parts = self._partitions[topic] = sorted(await producer.partitions_for(topic))
         if key is None:
             return parts[0]
-        return parts[(murmur2(key) & 0x7FFFFFFF) % len(parts)]
+        return parts[t.default_partition(key, len(parts))]
 
     async def in_order(self, batch: list[faust.EventT]) -> list[Any]:
         """The batch with any hole in a partition's offsets filled, in offset order.
@@ -731,7 +730,7 @@ class Runtime:
         if isinstance(getattr(self.borrowers.data, "data", None), dict):  # memory store
             items = list(items)
         for i, (key, value) in enumerate(items):
-            partition = (murmur2(key) & 0x7FFFFFFF) % n
+            partition = t.default_partition(key, n)
             if partition in active:
                 fresh.add(partition, BorrowerState.loads(_decode_value(value)[1]))
             if i % 1000 == 999:

@@ -24,6 +24,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka.partitioner import murmur2
+
 from streamer.contract import load_topics
 from streamer.settings import Settings
 
@@ -93,6 +95,17 @@ def client_options(settings: Settings) -> dict[str, Any]:
 def ssl_context(settings: Settings) -> ssl.SSLContext:
     """Verify the brokers' certificates against STREAMER_SSL_CAFILE (or the system's CAs)."""
     return ssl.create_default_context(cafile=settings.ssl_cafile or None)
+
+
+def default_partition(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives a key (murmur2, as the Java client):
+    where the producers put a borrower's events, so where its state and changelog are.
+
+    >>> from aiokafka.partitioner import DefaultPartitioner
+    >>> default_partition(b"borrower-42", 12) == DefaultPartitioner()(b"borrower-42", list(range(12)), [])
+    True
+    """
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 async def publish_model(settings: Settings, snapshot: bytes) -> None:
