@@ -639,7 +639,7 @@ class Runtime:
         self.metrics.training_examples += 1
         if self.trainer is None:
             self.trainer = self._restore_trainer()
-        blob = self.trainer.learn(example.features, example.label == 1)
+        blob = self.trainer.learn_example(example)
         if blob is not None:
             await self._produce([(t.topic(self.settings, t.MODELS), CHAMPION, blob, None)])
 

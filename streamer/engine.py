@@ -29,7 +29,7 @@ from streamer.context import DELINQUENT_DPD, Context
 from streamer.labels import Labeler
 from streamer.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
-from streamer.policy import RANK, Policy, alert_id
+from streamer.policy import RANK, Decision, Policy, alert_id
 from streamer.privacy import dead_letter
 from streamer.settings import Settings
 from streamer.state import BorrowerState
@@ -71,6 +71,7 @@ class Engine:
         self.states: MutableMapping[str, BorrowerState] = {} if states is None else states
         self.context = context or Context()
         self.scorer = scorer or Scorer.prior()
+        self.early = Scorer.prior()  # the early-warning model (labels.py); not ready until learned
         self.policy = Policy(settings.policy())
         self.labeler = Labeler(settings.snapshot_interval_days, settings.label_horizon_days)
         self.counts: Counter[tuple[str, str]] = Counter()  # (event type, outcome)
@@ -89,6 +90,8 @@ class Engine:
             return False
         if version > self.scorer.version:
             self.scorer = Scorer.from_model(contents["model"], version)
+            early = contents.get("early")  # absent from snapshots older than the early model
+            self.early = Scorer.from_model(early, version) if early else Scorer.prior()
         return True
 
     # -- events ----------------------------------------------------------------------------
@@ -148,22 +151,24 @@ class Engine:
         for m in self.labeler.mature(s, now, dpd):
             fx.examples.append(TrainingExample(
                 borrower_id=bid, ts=iso(m.ts), label=m.label, score=m.score,
-                model_version=m.model_version, features=features.from_vector(m.vector)))
+                model_version=m.model_version, features=features.from_vector(m.vector),
+                early_label=m.early))
 
         x = features.compute(s, self.context, now, dpd)
         scorer = self.scorer
         score = scorer.score(x)
+        early = self.early.score(x) if self.early.ready else None
         s.score = score
-        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready)
+        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready, early)
         if decision is not None:
-            fx.alert = self._alert(s, bid, event, x, score, decision.tier, decision.kind, dpd)
+            fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
             s.tier, s.tier_since = decision.tier, now
         if self.labeler.due(s, now):
-            self.labeler.maybe_snapshot(s, now, score, scorer.version, features.to_vector(x))
+            self.labeler.maybe_snapshot(s, now, score, scorer.version, features.to_vector(x), dpd)
         self.states[bid] = s  # write back: a table store persists on assignment
 
         fx.score = ScoreUpdate(borrower_id=bid, ts=event.ts.isoformat(), score=score,
-                               tier=s.tier, model_version=scorer.version)
+                               tier=s.tier, model_version=scorer.version, early_score=early)
         return fx
 
     def _count_portfolio(self, s: BorrowerState, counted_before: bool, dpd_before: int,
@@ -179,9 +184,13 @@ class Engine:
             ctx.count_delinquent(s.industry, s.region, 1 if is_bad else -1)
 
     def _alert(self, s: BorrowerState, bid: str, event: ev.BorrowerEvent,
-               x: dict[str, float], score: float, tier: str, kind: str, dpd: int) -> Alert:
+               x: dict[str, float], score: float, early: float | None, decision: Decision,
+               dpd: int) -> Alert:
         policy = self.policy
-        reasons = policy.reasons(self.scorer.contributions(x), kind)
+        tier, kind = decision.tier, decision.kind
+        # the reasons are those of the model that moved the tier
+        model = self.early if decision.early else self.scorer
+        reasons = policy.reasons(model.contributions(x), kind)
         if kind in ("raised", "escalated") and policy.floor(dpd) >= RANK[tier]:
             # A hard rule decided the tier: say so first.
             dpd_reason = next((r for r in reasons if r[0] == "dpd_now"),
@@ -195,4 +204,4 @@ class Engine:
             ts=event.ts.isoformat(), emitted_at=iso(self._clock()), kind=kind, tier=tier,
             previous_tier=s.tier, score=score, model_version=self.scorer.version,
             reasons=[Reason(f, round(v, 6), round(c, 6)) for f, v, c in reasons],
-            recommended_action=action, trigger_event_id=event.event_id)
+            recommended_action=action, trigger_event_id=event.event_id, early_score=early)

@@ -1,10 +1,18 @@
 """Delayed labels: feature snapshots wait until their 90-day outcome is known.
 
-The target is "this borrower reaches 90+ DPD within the next 90 days". At most one
-snapshot per borrower per `interval` of event time is kept pending; while a borrower is
-at 90+ DPD none is taken (the outcome is already known). When the borrower reaches 90 DPD
-every pending snapshot is labeled positive; a snapshot whose horizon passes without it
-is negative.
+Two targets share one snapshot and one horizon:
+
+- the score's: "this borrower reaches 90+ DPD within the next 90 days" (default);
+- the early-warning score's: "... reaches 30+ DPD within the next 90 days". A borrower
+  reaches 90 DPD about 90 days (often more: part-payments, cures, relapses) after the
+  miss that opens the spell, so before that first miss the default target is almost
+  never true and a model of it cannot warn that early. Serious delinquency is the step
+  before default and is weeks, not months, away when cash starts to run short.
+
+At most one snapshot per borrower per `interval` of event time is kept pending; while a
+borrower is at 90+ DPD none is taken (the outcome is already known). A pending snapshot's
+`label` holds the outcomes seen so far as bits (`DEFAULTED`, `DELINQUENT`); whatever has
+not happened when the horizon passes is a negative.
 
 Every example is *released* to the trainer when its horizon has passed, positive or
 negative. Releasing positives at once would feed the trainer nothing but positives for
@@ -17,18 +25,20 @@ examples keep the book's own balance of outcomes at every moment.
 >>> lab = Labeler(interval_days=7, horizon_days=90)
 >>> s = BorrowerState.new()
 >>> t, day = 1_767_225_600.0, 86_400.0   # 2026-01-01
->>> lab.maybe_snapshot(s, now=t, score=0.1, model_version=1, vector=b"")
+>>> lab.maybe_snapshot(s, now=t, score=0.1, model_version=1, vector=b"", dpd=0)
 True
->>> lab.maybe_snapshot(s, now=t + 3 * day, score=0.1, model_version=1, vector=b"")
+>>> lab.maybe_snapshot(s, now=t + 3 * day, score=0.1, model_version=1, vector=b"", dpd=0)
 False
->>> [m.label for m in lab.mature(s, now=t + 91 * day, dpd=0)]   # horizon passed: negative
-[0]
->>> lab.maybe_snapshot(s, now=t + 92 * day, score=0.3, model_version=1, vector=b"")
+>>> [(m.label, m.early) for m in lab.mature(s, now=t + 91 * day, dpd=0)]   # horizon passed
+[(0, 0)]
+>>> lab.maybe_snapshot(s, now=t + 92 * day, score=0.3, model_version=1, vector=b"", dpd=0)
 True
->>> lab.mature(s, now=t + 100 * day, dpd=95)   # reached 90+ DPD: labeled, not yet released
+>>> lab.mature(s, now=t + 130 * day, dpd=35)   # 30+ DPD: labeled, not yet released
 []
->>> [m.label for m in lab.mature(s, now=t + 183 * day, dpd=120)]
-[1]
+>>> lab.mature(s, now=t + 180 * day, dpd=95)   # and 90+ DPD, within the horizon
+[]
+>>> [(m.label, m.early) for m in lab.mature(s, now=t + 183 * day, dpd=120)]
+[(1, 1)]
 """
 
 from __future__ import annotations
@@ -38,12 +48,16 @@ from typing import NamedTuple
 from streamer.state import DAY, BorrowerState, Pending
 
 DEFAULT_DPD = 90
-UNKNOWN = -1
+DELINQUENT_DPD = 30
+# Bits of Pending.label. DEFAULTED is 1 so that states written before the early target
+# existed (label -1 unknown, 1 positive) read the same.
+DEFAULTED, DELINQUENT = 1, 2
 
 
 class Matured(NamedTuple):
     ts: float  # snapshot time
-    label: int
+    label: int  # 90+ DPD within the horizon
+    early: int  # 30+ DPD within the horizon
     score: float
     model_version: int
     vector: bytes
@@ -60,28 +74,38 @@ class Labeler:
             s.last_snapshot_ts and now < s.last_snapshot_ts + self.interval)
 
     def maybe_snapshot(self, s: BorrowerState, now: float, score: float, model_version: int,
-                       vector: bytes) -> bool:
-        """Keep a snapshot if one is due."""
+                       vector: bytes, dpd: int) -> bool:
+        """Keep a snapshot if one is due (`dpd`: the borrower's DPD now)."""
         if not self.due(s, now):
             return False
-        s.pending.append(Pending(UNKNOWN, now, score, model_version, vector))
+        label = DELINQUENT if dpd >= DELINQUENT_DPD else 0
+        s.pending.append(Pending(label, now, score, model_version, vector))
         s.last_snapshot_ts = now
         return True
 
     def mature(self, s: BorrowerState, now: float, dpd: int) -> list[Matured]:
-        """Label what a default decides; release the examples whose horizon has passed."""
+        """Label what a default or a delinquency decides; release the examples whose horizon
+        has passed."""
+        pending = s.pending
+        seen = 0
         if dpd < DEFAULT_DPD:
             s.defaulted_at = 0.0
         elif not s.defaulted_at:
             s.defaulted_at = now
-            for p in s.pending:
-                if p.label == UNKNOWN and now <= p.ts + self.horizon:
-                    p.label = 1
-        pending = s.pending
+            seen = DEFAULTED
+        if dpd >= DELINQUENT_DPD:
+            seen |= DELINQUENT
+            for p in pending:
+                if now <= p.ts + self.horizon:
+                    p.label = max(p.label, 0) | seen
         if not pending or pending[0].ts + self.horizon >= now:
             return []
         cutoff = now - self.horizon
-        done = [Matured(p.ts, max(p.label, 0), p.score, p.model_version, p.vector)
-                for p in pending if p.ts < cutoff]
+        done = []
+        for p in pending:
+            if p.ts < cutoff:
+                bits = max(p.label, 0)
+                done.append(Matured(p.ts, bits & DEFAULTED, int(bits > 0), p.score,
+                                    p.model_version, p.vector))
         s.pending = [p for p in pending if p.ts >= cutoff]
         return done

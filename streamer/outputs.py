@@ -5,7 +5,7 @@ Like `events.py`, these types are the contract: `topics/schemas/` is generated f
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 import msgspec
 from msgspec import Meta, Struct
@@ -14,6 +14,11 @@ Tier = Literal["none", "watch", "high", "critical"]
 Kind = Literal["raised", "escalated", "de_escalated", "resolved"]
 Action = Literal["none", "reminder", "grace_period", "installment_plan", "escalate"]
 Probability = Annotated[float, Meta(ge=0, le=1)]
+EarlyScore = Annotated[
+    Optional[Probability],
+    Meta(description="P(30+ DPD within 90 days), the early-warning score (labels.py); "
+                     "null until a model has learned it"),
+]
 
 
 class Reason(Struct, frozen=True):
@@ -37,6 +42,7 @@ class Alert(Struct, frozen=True, kw_only=True):
     reasons: list[Reason]
     recommended_action: Action
     trigger_event_id: str
+    early_score: EarlyScore = None
 
 
 class ScoreUpdate(Struct, frozen=True, kw_only=True):
@@ -47,6 +53,7 @@ class ScoreUpdate(Struct, frozen=True, kw_only=True):
     score: Probability
     tier: Tier
     model_version: int
+    early_score: EarlyScore = None
 
 
 class DeadLetter(Struct, frozen=True, kw_only=True):
@@ -64,10 +71,14 @@ class TrainingExample(Struct, frozen=True, kw_only=True):
 
     borrower_id: str
     ts: Annotated[str, Meta(description="event time of the snapshot")]
-    label: Literal[0, 1]
+    label: Annotated[Literal[0, 1], Meta(description="reached 90+ DPD within 90 days")]
     score: Annotated[Probability, Meta(description="the score given at snapshot time")]
     model_version: int
     features: dict[str, float]
+    early_label: Annotated[
+        Optional[Literal[0, 1]],
+        Meta(description="reached 30+ DPD within 90 days (the early-warning target)"),
+    ] = None
 
 
 OUTPUT_TYPES: dict[str, type[Struct]] = {

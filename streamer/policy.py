@@ -3,6 +3,9 @@
 - Tiers `watch` / `high` / `critical` are entered at a score threshold and left only
   when the score falls below a lower one (hysteresis), and no sooner than `cooldown_days`
   of event time after the last change: a borrower does not flap with every event.
+- The early-warning score (P(30+ DPD within 90 days), `labels.py`) can raise a borrower
+  to `watch` or `high` on its own thresholds, never to `critical`: it is what warns
+  before the first missed payment, when the default score cannot yet know.
 - Hard rules set a floor whatever the model says: 15+ DPD is at least `watch`, 30+ DPD
   at least `high`, 60+ DPD `critical`. (A payment a few days late is common and mostly
   cured by itself: alerting on it would bury the real cases.)
@@ -12,15 +15,17 @@
 
 >>> p = Policy()
 >>> p.decide("none", 0.0, score=0.30, dpd=0, now=0.0, ready=True)
-Decision(tier='high', kind='raised')
+Decision(tier='high', kind='raised', early=False)
+>>> p.decide("none", 0.0, score=0.02, dpd=0, now=0.0, ready=True, early=0.9)  # early score
+Decision(tier='high', kind='raised', early=True)
 >>> p.decide("high", 0.0, score=0.18, dpd=0, now=86_400.0, ready=True) is None  # hysteresis
 True
 >>> p.decide("high", 0.0, score=0.01, dpd=0, now=86_400.0, ready=True) is None  # cooldown
 True
 >>> p.decide("high", 0.0, score=0.01, dpd=0, now=30 * 86_400.0, ready=True)
-Decision(tier='none', kind='resolved')
+Decision(tier='none', kind='resolved', early=False)
 >>> p.decide("watch", 0.0, score=0.01, dpd=35, now=0.0, ready=False)   # hard rule
-Decision(tier='high', kind='escalated')
+Decision(tier='high', kind='escalated', early=False)
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class PolicyConfig(NamedTuple):
     watch: float = 0.10
     high: float = 0.25
     critical: float = 0.50
+    early_watch: float = 0.20  # early-warning score thresholds (it never makes `critical`)
+    early_high: float = 0.40
     hysteresis: float = 0.7  # a tier is left below hysteresis x its entry threshold
     cooldown_days: float = 14.0
     watch_dpd: int = 15
@@ -61,6 +68,7 @@ class PolicyConfig(NamedTuple):
 class Decision(NamedTuple):
     tier: str
     kind: str
+    early: bool = False  # the early-warning score, not the default score, raised the tier
 
 
 class Policy:
@@ -68,7 +76,10 @@ class Policy:
         self.config = c = config or PolicyConfig()
         if not 0 < c.watch < c.high < c.critical < 1:
             raise ValueError("alert thresholds must satisfy 0 < watch < high < critical < 1")
+        if not 0 < c.early_watch < c.early_high < 1:
+            raise ValueError("early-warning thresholds must satisfy 0 < watch < high < 1")
         self._enter = (0.0, c.watch, c.high, c.critical)
+        self._early = (0.0, c.early_watch, c.early_high)
         self._cooldown = c.cooldown_days * 86_400.0
 
     def floor(self, dpd: int) -> int:
@@ -77,24 +88,34 @@ class Policy:
             return 3
         return 2 if dpd >= c.high_dpd else 1 if dpd >= c.watch_dpd else 0
 
+    def _ranks(self, score: float, early: float | None, ready: bool,
+               factor: float = 1.0) -> tuple[int, int]:
+        """The tiers (ranks) the default score and the early score reach."""
+        by_score = by_early = 0
+        if ready:
+            by_score = next((r for r in (3, 2, 1) if score >= self._enter[r] * factor), 0)
+        if early is not None:
+            by_early = next((r for r in (2, 1) if early >= self._early[r] * factor), 0)
+        return by_score, by_early
+
     def decide(self, tier: str, since: float, score: float, dpd: int, now: float,
-               ready: bool) -> Decision | None:
-        """The new tier and the alert kind, or None when the tier stays."""
+               ready: bool, early: float | None = None) -> Decision | None:
+        """The new tier and the alert kind, or None when the tier stays.
+
+        `ready`: the default score means something yet; `early`: the early-warning score,
+        None until its model is ready."""
         current = RANK[tier]
         floor = self.floor(dpd)
-        by_score = 0
-        if ready:
-            for rank in (3, 2, 1):
-                if score >= self._enter[rank]:
-                    by_score = rank
-                    break
-        target = max(floor, by_score)
+        by_score, by_early = self._ranks(score, early, ready)
+        target = max(floor, by_score, by_early)
         if target > current:
-            return Decision(TIERS[target], "raised" if current == 0 else "escalated")
+            return Decision(TIERS[target], "raised" if current == 0 else "escalated",
+                            by_early > max(floor, by_score))
         if target == current:
             return None
         # Going down: only below the hysteresis band and after the cooldown.
-        if current > floor and ready and score >= self._enter[current] * self.config.hysteresis:
+        if current > floor and max(
+                self._ranks(score, early, ready, self.config.hysteresis)) >= current:
             return None
         if now - since < self._cooldown:
             return None

@@ -95,7 +95,7 @@ def replay(events_path: Path, alerts: BinaryIO | None = None, scores: BinaryIO |
                 if examples is not None:
                     examples.write(encode(example) + b"\n")
                 if trainer is not None:
-                    blob = trainer.learn(example.features, example.label == 1)
+                    blob = trainer.learn_example(example)
                     if blob is not None:
                         engine.load_snapshot(blob)
             if progress is not None and lineno % PROGRESS_EVERY == 0:

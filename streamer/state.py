@@ -80,11 +80,11 @@ class Loan:
 class Pending(msgspec.Struct, array_like=True):
     """A feature snapshot waiting for its 90-day outcome."""
 
-    label: int  # -1 while unknown; 1 once the borrower reached 90+ DPD within the horizon
+    label: int  # outcomes seen so far, bits of labels.DEFAULTED / DELINQUENT (-1: none, old)
     ts: float
     score: float
     model_version: int
-    vector: bytes  # float32 features in `features.FEATURES` order
+    vector: bytes  # float16 features in `features.FEATURES` order (features.to_vector)
 
 
 class BorrowerState:

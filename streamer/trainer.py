@@ -1,6 +1,8 @@
 """The trainer: every labeled example once, champion and challenger side by side.
 
-Each example is first scored by both models (progressive validation: the score is given
+The champion and the challenger learn the score's target (90+ DPD within 90 days); the
+early-warning model, a second champion pipeline, learns the early target (30+ DPD within
+90 days, see `labels.py`) from the same examples. Each example is first scored by the models (progressive validation: the score is given
 before the label is learned), which feeds their rolling quality figures and the drift
 detector; then both learn it. Every `publish_every` examples the trainer publishes a new
 signed snapshot, which the scorers load.
@@ -11,6 +13,8 @@ signed snapshot, which the scorers load.
 (3, 3)
 >>> t.quality["champion"].auc > 0.9
 True
+>>> t.quality["early"].n   # these examples carry no early label
+0
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import math
 from river import drift, metrics, stats, utils
 
 from streamer.model import RiskModel, load_snapshot, make_challenger, sign
+from streamer.outputs import TrainingExample
 
 QUALITY_WINDOW = 5000  # examples in the rolling quality figures
 
@@ -62,14 +67,21 @@ class Trainer:
         self.publish_every = publish_every
         self.champion = RiskModel()
         self.challenger = make_challenger()
-        self.quality = {"champion": Quality(), "challenger": Quality()}
+        self.early = RiskModel()
+        self.quality = {"champion": Quality(), "challenger": Quality(), "early": Quality()}
         self.drift = drift.ADWIN()
         self.drifts = 0
         self.version = 0
         self.examples = 0
 
-    def learn(self, x: dict[str, float], y: bool) -> bytes | None:
-        """Learn one example; returns a signed snapshot when one is due."""
+    def learn_example(self, ex: TrainingExample) -> bytes | None:
+        """Learn one `risk.training` example; returns a signed snapshot when one is due."""
+        early = None if ex.early_label is None else ex.early_label == 1
+        return self.learn(ex.features, ex.label == 1, early)
+
+    def learn(self, x: dict[str, float], y: bool, early: bool | None = None) -> bytes | None:
+        """Learn one example (`early`: its early label, if known); returns a signed
+        snapshot when one is due."""
         loss = self.quality["champion"].update(y, self.champion.predict_proba_one(x))
         self.quality["challenger"].update(y, self.challenger.predict_proba_one(x).get(True, 0.0))
         self.drift.update(loss)
@@ -77,6 +89,9 @@ class Trainer:
             self.drifts += 1
         self.champion.learn_one(x, y)
         self.challenger.learn_one(x, y)
+        if early is not None:
+            self.quality["early"].update(early, self.early.predict_proba_one(x))
+            self.early.learn_one(x, early)
         self.examples += 1
         if self.examples % self.publish_every == 0:
             return self.publish()
@@ -84,7 +99,7 @@ class Trainer:
 
     def publish(self) -> bytes:
         self.version += 1
-        return sign(self.champion.dumps(self.version, trainer=self), self.key)
+        return sign(self.champion.dumps(self.version, early=self.early, trainer=self), self.key)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -97,4 +112,7 @@ class Trainer:
         _, contents = load_snapshot(blob, key)
         trainer: Trainer = contents["trainer"]
         trainer.key = key
+        if not hasattr(trainer, "early"):  # published before the early-warning model existed
+            trainer.early = RiskModel()
+            trainer.quality["early"] = Quality()
         return trainer

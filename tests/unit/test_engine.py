@@ -8,7 +8,7 @@ from streamer.engine import Engine
 from streamer.features import FEATURES
 from streamer.model import RiskModel, Scorer, sign
 from streamer.settings import Settings
-from tests.conftest import event, opened, raw
+from tests.conftest import event, opened, raw, ts_at
 
 KEY = Settings().model_key_bytes
 
@@ -195,3 +195,50 @@ def test_a_hard_rule_alert_names_dpd_first_even_when_the_model_ranks_it_lower():
     assert (alert.kind, alert.tier) == ("raised", "watch") and alert.score < 0.1
     assert [r.feature for r in alert.reasons][:2] == ["dpd_now", "industry_orders"]
     assert alert.reasons[0].contribution > 0  # the model's own term, not a placeholder
+
+
+
+def test_early_label_marks_snapshots_that_saw_30_dpd_within_the_horizon():
+    engine = Engine(Settings(snapshot_interval_days=7, label_horizon_days=90))
+    salary = lambda d: event("transaction", d, amount=100, direction="in", category="salary")  # noqa: E731
+    # Snapshots on days 0, 10, ..., 40, then one at 35 DPD on day 55; cured on day 60,
+    # never 90+ DPD; then a year of salaries.
+    fx = feed(engine, opened(), *[salary(d) for d in range(0, 50, 10)],
+              event("overdue_status", 55, loan_id="L1", days_past_due=35, overdue_amount=9),
+              event("overdue_status", 60, loan_id="L1", days_past_due=0, overdue_amount=0),
+              *[salary(d) for d in range(70, 400, 10)])
+    ex = [x for f in fx for x in f.examples]
+    assert ex and all(x.label == 0 for x in ex)  # nobody reached 90+ DPD
+    assert [x.ts for x in ex if x.early_label == 1] == [ts_at(d) for d in (0, 10, 20, 30, 40, 55)]
+    assert all(x.early_label == 0 for x in ex[6:])
+
+
+def test_states_written_before_the_early_target_read_the_same():
+    from streamer.labels import Labeler
+    from streamer.state import BorrowerState, Pending
+
+    s = BorrowerState.new()
+    s.pending = [Pending(-1, 0.0, 0.1, 1, b""), Pending(1, 86_400.0, 0.2, 1, b"")]
+    done = Labeler(horizon_days=90).mature(s, now=200 * 86_400.0, dpd=0)
+    assert [(m.label, m.early) for m in done] == [(0, 0), (1, 1)]
+
+
+def test_an_alert_the_early_score_raised_gives_its_score_and_its_reasons():
+    engine = Engine(scorer=stress_scorer())
+    # the early model watches utilization only; industry orders stay steady (low score)
+    engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
+    fx = feed(engine, opened(credit_limit=10000),
+              event("loan_drawn", 1, loan_id="L1", principal=9000, term_months=6,
+                    daily_rate=0.0005, method="equal_installment"))
+    alert, score = fx[-1].alert, fx[-1].score
+    assert (alert.kind, alert.tier) == ("raised", "high")
+    assert alert.score < 0.25 <= 0.4 <= alert.early_score
+    assert alert.reasons[0].feature == "utilization" and alert.reasons[0].contribution > 0
+    assert score.early_score == alert.early_score
+    # without a ready early model only the default score speaks (0.21: `watch`)
+    quiet = Engine(scorer=stress_scorer())
+    fx = feed(quiet, opened(credit_limit=10000), event(
+        "loan_drawn", 1, loan_id="L1", principal=9000, term_months=6, daily_rate=0.0005,
+        method="equal_installment"))
+    assert fx[-1].alert.tier == "watch" and fx[-1].alert.early_score is None
+    assert fx[-1].score.early_score is None
