@@ -16,8 +16,8 @@ Action = Literal["none", "reminder", "grace_period", "installment_plan", "escala
 Probability = Annotated[float, Meta(ge=0, le=1)]
 EarlyScore = Annotated[
     Optional[Probability],
-    Meta(description="P(30+ DPD within 90 days), the early-warning score (labels.py); "
-                     "null until a model has learned it"),
+    Meta(description="P(30+ DPD within 90 days) as learned from borrowers who were current, "
+                     "the early-warning score (labels.py); null until a model has learned it"),
 ]
 
 
@@ -77,7 +77,8 @@ class TrainingExample(Struct, frozen=True, kw_only=True):
     features: dict[str, float]
     early_label: Annotated[
         Optional[Literal[0, 1]],
-        Meta(description="reached 30+ DPD within 90 days (the early-warning target)"),
+        Meta(description="reached 30+ DPD within 90 days, for a snapshot taken while the "
+                         "borrower was current (the early-warning target); null otherwise"),
     ] = None
 
 
