@@ -18,7 +18,7 @@ from typing import BinaryIO
 from streamer.engine import Engine
 from streamer.outputs import encode
 from streamer.settings import Settings
-from streamer.trainer import Trainer
+from streamer.trainer import QUALITY_WINDOW, Trainer
 
 PROGRESS_EVERY = 200_000  # lines
 MAX_REPORTED = 20  # invalid lines printed one by one; the rest are counted
@@ -154,4 +154,9 @@ def run(args: argparse.Namespace) -> int:
             return 2
         args.save_model.write_bytes(trainer.publish())
     print(summary.line())
+    if trainer is not None:
+        rolling = [f"{name} {q.auc:.3f}" for name, q in trainer.quality.items() if q.n]
+        if rolling:
+            print(f"rolling ROC AUC, last {QUALITY_WINDOW:,} examples, scored before learning: "
+                  + ", ".join(rolling))
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -61,6 +62,10 @@ def test_replay_outputs_validate_and_bad_lines_are_reported(portfolio, tmp_path,
     assert alerts and examples
     assert len({a["alert_id"] for a in alerts}) == len(alerts)
     assert (tmp_path / "m.snap").read_bytes().startswith(b"STRMSNAP1")
+    # the trainer's progressive quality, both targets (early labels only from current borrowers)
+    assert re.search(r"rolling ROC AUC.*champion [01]\.\d{3}.* early [01]\.\d{3}", captured.out)
+    assert any(e["early_label"] is None for e in examples)
+    assert {e["early_label"] for e in examples} >= {0}
 
 
 def test_frozen_replay_is_deterministic(portfolio, tmp_path):
