@@ -241,7 +241,8 @@ def format_summary(r: dict) -> str:
         + f" (base rate {_num(tk['base_rate'], '.2%')}, {tk['days']} days)",
         f"noise: {_num(nz['false_alerts_per_1000_good_per_month'], '.1f')} false alerts "
         f"per 1,000 good borrowers a month; {_num(nz['alerts_per_good_borrower'], '.2f')} "
-        f"alerts per good borrower, {_num(nz['alerts_per_defaulter'], '.2f')} per defaulter",
+        f"alerts per good borrower, {_num(nz['alerts_per_defaulter'], '.2f')} per defaulter; "
+        f"{_num(nz['good_borrowers_high_share'], '.1%')} of good borrowers alerted high-or-worse",
         f"calibration: Brier {_num(cal['brier'], '.4f')}, "
         f"ECE {_num(cal['expected_calibration_error'], '.4f')}",
     ]

@@ -331,6 +331,10 @@ def noise(
         "good_borrowers_alerted_share": (
             float(np.unique(alert_borrower[on_good]).size / n_good) if n_good else None
         ),
+        # the collections team's view: how many who never default it is asked to call
+        "good_borrowers_high_share": (
+            float(np.unique(alert_borrower[on_good & high]).size / n_good) if n_good else None
+        ),
     }
 
 

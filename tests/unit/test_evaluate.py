@@ -229,6 +229,7 @@ def test_false_alerts_per_1000_good_borrowers_a_month(tmp_path):
     assert nz["alerts_per_defaulter"] == pytest.approx(2.0)
     assert nz["by_tier"] == {"watch": 2, "high": 2, "critical": 1}
     assert nz["good_borrowers_alerted_share"] == pytest.approx(0.5)
+    assert nz["good_borrowers_high_share"] == pytest.approx(0.25)  # G1 only
     weekly = r["plot_data"]["alerts_by_week"]
     assert weekly["week_start"][:2] == ["2026-01-01", "2026-01-08"]
     assert weekly["watch"][0] == 1 and weekly["high"][1] == 2 and weekly["critical"][2] == 1
