@@ -141,6 +141,8 @@ def evaluate(
     alert_day = m.days_of(alerts.seconds)
     noise = m.noise(truth.default_day, alerts.borrower, alert_day, alerts.kind, alerts.tier,
                     window_start, end)
+    early = m.early_tradeoff(scores.borrower, scores.seconds, scores.early, truth.default_day,
+                             truth.first_missed_day, window_start, end)
 
     offline = None
     if examples_path is not None:
@@ -175,6 +177,7 @@ def evaluate(
         "flagged_before_first_missed": first_missed,
         "top_k_precision": top_k,
         "noise": noise,
+        "early_warning_thresholds": early,
         "calibration": calibration,
         "offline_reference": offline,
         "plot_data": {
@@ -246,6 +249,12 @@ def format_summary(r: dict) -> str:
         f"calibration: Brier {_num(cal['brier'], '.4f')}, "
         f"ECE {_num(cal['expected_calibration_error'], '.4f')}",
     ]
+    early = r.get("early_warning_thresholds")
+    if early:
+        lines.append("early-warning score reaching T, before the first missed payment / "
+                     "ever on good borrowers: " + ", ".join(
+                         f"{e['threshold']:.2f}: {_num(e['defaulters_before_first_missed'], '.0%')}"
+                         f" / {_num(e['good_borrowers'], '.0%')}" for e in early))
     off = r.get("offline_reference")
     if off is not None:
         if off.get("status") == "ok":

@@ -30,6 +30,7 @@ _BLOCK_BYTES = 1 << 22
 KINDS = ("raised", "escalated", "de_escalated", "resolved")
 TIERS = ("none", "watch", "high", "critical")
 _BID, _TS, _SCORE = attrgetter("borrower_id"), attrgetter("ts"), attrgetter("score")
+_EARLY = attrgetter("early_score")
 _KIND_CODE = {name: i for i, name in enumerate(KINDS)}
 _TIER_CODE = {name: i for i, name in enumerate(TIERS)}
 
@@ -269,6 +270,7 @@ class _ScoreLine(msgspec.Struct):
     borrower_id: str
     ts: str
     score: float | None = None
+    early_score: float | None = None
 
 
 @dataclass
@@ -276,6 +278,7 @@ class Scores:
     borrower: np.ndarray  # int64 index into Truth
     seconds: np.ndarray  # float64 event time
     score: np.ndarray  # float64
+    early: np.ndarray  # float64 early-warning score, NaN where the line had none
     lines: int = 0
     unknown_borrower: int = 0
     null_score: int = 0
@@ -288,11 +291,12 @@ def _concat(parts: list[np.ndarray], dtype) -> np.ndarray:
 def read_scores(path: str | os.PathLike, index: dict[str, int]) -> Scores:
     p = check_file(path, "scores")
     get = index.get
-    bor, sec, val = [], [], []
+    bor, sec, val, early = [], [], [], []
     lines = unknown = null = 0
     for batch in _batches(p, msgspec.json.Decoder(_ScoreLine)):
         b = np.array(list(map(get, map(_BID, batch), repeat(-1))), dtype=np.int64)
         v = np.array(list(map(_SCORE, batch)), dtype=np.float64)  # None -> NaN
+        e = np.array(list(map(_EARLY, batch)), dtype=np.float64)
         t = parse_times(list(map(_TS, batch)), p)
         known = b >= 0
         keep = known & ~np.isnan(v)
@@ -302,9 +306,10 @@ def read_scores(path: str | os.PathLike, index: dict[str, int]) -> Scores:
         bor.append(b[keep])
         sec.append(t[keep])
         val.append(v[keep])
+        early.append(e[keep])
     return Scores(
         borrower=_concat(bor, np.int64), seconds=_concat(sec, np.float64),
-        score=_concat(val, np.float64), lines=lines, unknown_borrower=unknown, null_score=null,
+        score=_concat(val, np.float64), early=_concat(early, np.float64), lines=lines, unknown_borrower=unknown, null_score=null,
     )
 
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import math
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from .inputs import NEVER, SECONDS_PER_DAY, TIERS, day_str
@@ -352,3 +354,47 @@ def alerts_by_week(
         if t != "none":
             out[t] = np.bincount(w[tiers == i], minlength=weeks)[:weeks].astype(int).tolist()
     return out
+
+
+EARLY_THRESHOLDS = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.40, 0.50)
+
+
+def early_tradeoff(
+    borrower: np.ndarray,
+    seconds: np.ndarray,
+    early: np.ndarray,
+    default_day: np.ndarray,
+    first_missed_day: np.ndarray,
+    window_start: int,
+    end_day: int,
+    thresholds: Iterable[float] = EARLY_THRESHOLDS,
+) -> list[dict] | None:
+    """What each `STREAMER_TIER_EARLY_HIGH` would flag, from the early-warning scores.
+
+    Per threshold: the share of defaulters whose early score reached it on a day before
+    their first missed payment, and the share of never-defaulting borrowers whose early
+    score ever reached it, both within [window_start, end_day]. The policy enters `high`
+    the moment the early score reaches the threshold, so these are the shares it flags
+    `high` through the early score (the default score and the DPD floors flag more).
+    None when the scores carry no early score.
+    """
+    has = ~np.isnan(early)
+    if not has.any():
+        return None
+    day = days_of(seconds)
+    good = default_day == NEVER
+    n_good, n_bad = int(good.sum()), int((~good).sum())
+    rows = has & (day >= window_start) & (day <= end_day)
+    g = good[borrower]
+    before = rows & ~g & (day < first_missed_day[borrower])
+    on_good = rows & g
+    best_bad = np.zeros(default_day.size)
+    np.maximum.at(best_bad, borrower[before], early[before])
+    best_good = np.zeros(default_day.size)
+    np.maximum.at(best_good, borrower[on_good], early[on_good])
+    return [{
+        "threshold": float(t),
+        "defaulters_before_first_missed": float((best_bad[~good] >= t).sum() / n_bad)
+        if n_bad else None,
+        "good_borrowers": float((best_good[good] >= t).sum() / n_good) if n_good else None,
+    } for t in thresholds]

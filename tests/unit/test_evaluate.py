@@ -459,3 +459,37 @@ def test_the_cli_reports_a_missing_file_in_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "alerts file not found" in err and "gone.jsonl" in err and len(err.splitlines()) == 1
+
+
+# -- the early-warning threshold trade-off -------------------------------------------------------
+
+
+def test_early_tradeoff_counts_defaulters_only_before_their_first_miss(tmp_path):
+    truth = [_truth_row("D1", "2026-06-01", "2026-03-01"), _truth_row("D2", "2026-06-01",
+                                                                        "2026-03-01"),
+             _truth_row("G1"), _truth_row("G2"), _truth_row("G3"), _truth_row("G4")]
+
+    def early(bid, ts, e):
+        return {**_score(bid, ts, 0.01), "early_score": e}
+
+    scores = [
+        early("D1", "2026-02-10T10:00:00Z", 0.35),  # before D1's first miss: counts
+        early("D2", "2026-02-10T10:00:00Z", 0.08),
+        early("D2", "2026-03-05T10:00:00Z", 0.90),  # after the miss: does not count
+        early("G1", "2026-05-01T10:00:00Z", 0.22),
+        early("G2", "2026-05-01T10:00:00Z", 0.12),
+        _score("G3", "2026-05-01T10:00:00Z", 0.5),  # no early score on this line
+    ]
+    r = ev.evaluate(**_case(tmp_path, truth, scores=scores))
+    by_t = {e["threshold"]: e for e in r["early_warning_thresholds"]}
+    assert by_t[0.05] == {"threshold": 0.05, "defaulters_before_first_missed": 1.0,
+                          "good_borrowers": 0.5}
+    assert by_t[0.2]["defaulters_before_first_missed"] == 0.5
+    assert by_t[0.2]["good_borrowers"] == 0.25
+    assert by_t[0.4] == {"threshold": 0.4, "defaulters_before_first_missed": 0.0,
+                         "good_borrowers": 0.0}
+    assert "0.20: 50% / 25%" in ev.format_summary(r)
+    # scores without any early score: no table
+    plain = ev.evaluate(**_case(tmp_path, truth, scores=[_score("G1", "2026-05-01T10:00:00Z",
+                                                                0.5)]))
+    assert plain["early_warning_thresholds"] is None
