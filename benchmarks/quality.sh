@@ -6,7 +6,8 @@
 # learning online over the evaluated year. Every score is given before its label is known.
 #
 #   benchmarks/quality.sh [BORROWERS] [SCENARIO ...]     (defaults: 50000, the four scenarios)
-# Results: out/quality/<scenario>/evaluation.json (+ PNGs), out/quality/summary.md
+# Results: out/quality/<scenario>/evaluation.json (+ PNGs); benchmarks/results/quality.md
+# (benchmarks/quality_summary.py, run at the end) compares them with issue 3's targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-50000}
@@ -30,3 +31,4 @@ for sc in $SCENARIOS; do
     --scores "$d/scores.jsonl" --examples "$d/examples.jsonl" --out "$d" | tee "$d/evaluate.txt"
   rm -f "$d/history.jsonl" "$d/scores.jsonl"  # large; the figures are in evaluation.json
 done
+.venv/bin/python benchmarks/quality_summary.py "$OUT"

@@ -1,0 +1,138 @@
+"""Early-warning quality per scenario against issue 3's targets, as Markdown.
+
+Reads what `benchmarks/quality.sh` left in out/quality/<scenario>/ (evaluation.json and
+replay.txt) and writes benchmarks/results/quality.md (and prints it).
+
+    python benchmarks/quality_summary.py [OUT_DIR]        (default: out/quality)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+SCENARIOS = ("baseline", "industry_downturn", "regional_shock", "harsh_collections")
+TARGETED = ("baseline", "industry_downturn")  # the issue's targets are set on these
+
+
+def pct(x: float | None, fmt: str = ".1%") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def num(x: float | None, fmt: str = ".3f") -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def load(out: Path) -> dict[str, dict[str, Any]]:
+    found = {}
+    for sc in SCENARIOS:
+        path = out / sc / "evaluation.json"
+        if path.exists():
+            r = json.loads(path.read_text())
+            replay = out / sc / "replay.txt"
+            r["replay_lines"] = replay.read_text().splitlines() if replay.exists() else []
+            found[sc] = r
+    return found
+
+
+def offline(r: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
+    off = r.get("offline_reference") or {}
+    if off.get("status") != "ok":
+        return None, None, None
+    ref, online = off.get("reference_roc_auc"), off.get("online_roc_auc")
+    gap = None if ref is None or online is None else ref - online
+    return ref, online, gap
+
+
+def targets(sc: str, r: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
+    ref, _, gap = offline(r)
+    auc = r["auc"]["roc_auc"]
+    lead = r["lead_time_days"]["median"]
+    before = r["flagged_before_first_missed"]["share"]
+    per_good = r["noise"]["alerts_per_good_borrower"]
+    return [
+        ("ROC AUC >= 0.85", num(auc), auc is not None and auc >= 0.85),
+        ("within 0.02 of the offline reference (same test examples)",
+         f"{num(ref)} (gap {num(gap, '+.3f')})", None if gap is None else gap <= 0.02),
+        (">= 50% of defaulters flagged `high` before their first missed payment", pct(before),
+         before is not None and before >= 0.5),
+        ("median lead time >= 45 days before 90+ DPD", num(lead, ".0f"),
+         lead is not None and lead >= 45),
+        ("< 3 alerts per borrower who never defaults", num(per_good, ".2f"),
+         per_good is not None and per_good < 3),
+    ]
+
+
+def markdown(found: dict[str, dict[str, Any]]) -> str:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    lines = [f"# Early-warning quality by scenario ({when})", "",
+             "Command: `benchmarks/quality.sh 50000` then `python benchmarks/quality_summary.py` "
+             "(history book: 10,000 borrowers, seed 1001; evaluated book: seed 42, 365 days "
+             "from 2026-01-01). Each score is judged against the 90 days after it "
+             "(progressive: given before its label is known).", ""]
+    if not found:
+        return "\n".join(lines + ["No results: run `benchmarks/quality.sh` first.", ""])
+    lines += [
+        "| scenario | borrowers | defaulters | ROC AUC | PR AUC | offline LightGBM AUC (online on "
+        "the same examples, gap) | median lead, days (IQR) | flagged `high` before first missed "
+        "payment | good borrowers alerted `high`+ | alerts per good borrower | false alerts "
+        "/1,000 good /month | top-10 / top-100 precision a day | Brier |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for sc, r in found.items():
+        bw, a, lt = r["borrowers"], r["auc"], r["lead_time_days"]
+        fm, nz, tk = r["flagged_before_first_missed"], r["noise"], r["top_k_precision"]
+        ref, online, gap = offline(r)
+        p = tk.get("precision_at_k", {})
+        lines.append(
+            f"| {sc} | {bw['total']:,} | {bw['defaulters']:,} "
+            f"({bw['defaulters'] / bw['total']:.1%}) | {num(a['roc_auc'])} | {num(a['pr_auc'])} | "
+            f"{num(ref)} ({num(online)}, {num(gap, '+.3f')}) | {num(lt['median'], '.0f')} "
+            f"({num(lt['q1'], '.0f')}–{num(lt['q3'], '.0f')}) | {pct(fm['share'])} "
+            f"({fm['count']}) | {pct(nz.get('good_borrowers_high_share'))} | "
+            f"{num(nz['alerts_per_good_borrower'], '.2f')} | "
+            f"{num(nz['false_alerts_per_1000_good_per_month'], '.1f')} | "
+            f"{pct(p.get('10'), '.0%')} / {pct(p.get('100'), '.0%')} | "
+            f"{num(r['calibration']['brier'], '.4f')} |")
+    for sc in TARGETED:
+        if sc not in found:
+            continue
+        lines += ["", f"## Targets on `{sc}`", "", "| target | measured | met |", "|---|---|---|"]
+        for target, measured, met in targets(sc, found[sc]):
+            lines.append(f"| {target} | {measured} | "
+                         f"{'yes' if met else 'no' if met is False else '-'} |")
+    early = {sc: r.get("early_warning_thresholds") for sc, r in found.items()}
+    if any(early.values()):
+        lines += ["", "## Choosing `STREAMER_TIER_EARLY_HIGH`", "",
+                  "Share of defaulters whose early-warning score reached the threshold before "
+                  "their first missed payment / share of borrowers who never default whose "
+                  "early score ever reached it, over the year:", ""]
+        scs = [sc for sc in found if early[sc]]
+        lines += ["| threshold | " + " | ".join(scs) + " |",
+                  "|---|" + "---|" * len(scs)]
+        for i, row in enumerate(early[scs[0]]):
+            cells = [f"{pct(early[sc][i]['defaulters_before_first_missed'], '.0%')} / "
+                     f"{pct(early[sc][i]['good_borrowers'], '.0%')}" for sc in scs]
+            lines.append(f"| {row['threshold']:.2f} | " + " | ".join(cells) + " |")
+    lines += ["", "Replay summaries:", ""]
+    for sc, r in found.items():
+        lines += [f"- {sc}: " + " / ".join(r["replay_lines"])]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else ROOT / "out" / "quality"
+    text = markdown(load(out))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "quality.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
