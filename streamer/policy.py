@@ -55,8 +55,8 @@ class PolicyConfig(NamedTuple):
     watch: float = 0.10
     high: float = 0.25
     critical: float = 0.50
-    early_watch: float = 0.20  # early-warning score thresholds (it never makes `critical`)
-    early_high: float = 0.40
+    early_watch: float = 0.07  # early-warning score thresholds (it never makes `critical`)
+    early_high: float = 0.11
     hysteresis: float = 0.7  # a tier is left below hysteresis x its entry threshold
     cooldown_days: float = 14.0
     watch_dpd: int = 15
