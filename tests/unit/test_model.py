@@ -6,12 +6,13 @@ import math
 import random
 
 import pytest
+from river.metrics import RollingROCAUC
 
 from streamer.model import (
-    Calibrator, RiskModel, Scorer, SnapshotRefused, load_snapshot, sign,
+    Calibrator, RiskModel, Scorer, SnapshotRefused, load_snapshot, make_challenger, sign,
 )
-from streamer.policy import Policy, PolicyConfig, alert_id
 from streamer.outputs import TrainingExample
+from streamer.policy import Policy, PolicyConfig, alert_id
 from streamer.trainer import Trainer
 
 KEY = b"test-key-" * 4
@@ -186,3 +187,15 @@ def test_trainer_learns_the_early_target_beside_the_default_one():
     resumed = Trainer.restore(sign(old.champion.dumps(1, trainer=old), KEY), KEY)
     assert resumed.early.n_learned == 0 and resumed.learn({"dpd_now": 1.0}, True, False) is None
     assert resumed.quality["early"].n == 1
+
+
+def test_the_challenger_splits_and_ranks_when_defaults_are_rare():
+    rng = random.Random(5)
+    tree_ = make_challenger()
+    auc = RollingROCAUC(window_size=5000)
+    for i in range(20_000):
+        x = {"dpd_now": rng.random(), "noise": rng.random()}
+        y = x["dpd_now"] > 0.99 and rng.random() < 0.8  # under 1% positives
+        auc.update(y, tree_.predict_proba_one(x).get(True, 0.0))
+        tree_.learn_one(x, y)
+    assert tree_.n_nodes > 1 and auc.get() > 0.8
