@@ -21,6 +21,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import signal
 import socket
 import statistics
@@ -226,7 +227,26 @@ def run_workers(settings: Settings, env_base: dict[str, str], k: int, n: int,
             # moves when other jobs share the machine
             "cpu_us_per_event": round((cpu_done - cpu_first) / n * 1e6, 1),
             "startup_s": round(first - launched, 2),
-            "wall_s": round(done - launched, 2)}
+            "wall_s": round(done - launched, 2),
+            **drain_counts([workdir / f"worker{k}-{i}.log" for i in range(k)])}
+
+
+DRAIN_LINE = re.compile(r"drain loop ends: (\d+) messages so far, (\d+) through wait_first")
+
+
+def drain_counts(logs: list[Path]) -> dict:
+    """Messages the workers' consumers delivered, and how many took Faust's slow path
+    (streamer/consumer.py logs them at INFO: --worker-log-level info)."""
+    drained = slow = 0
+    found = False
+    for path in logs:
+        last = None
+        for line in path.read_text(errors="replace").splitlines():
+            last = DRAIN_LINE.search(line) or last
+        if last:
+            found = True
+            drained, slow = drained + int(last[1]), slow + int(last[2])
+    return {"drained": drained, "slow_path": slow} if found else {}
 
 
 def median_spread(values: list[float]) -> dict:
@@ -246,6 +266,9 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--worker-log-level", default=None,
+                        help="the workers' STREAMER_LOG_LEVEL (default warning); at info each "
+                             "run also reports its consumer's slow-path count")
     args = parser.parse_args()
     name = "worker_throughput_embedded" if args.embedded else "worker_throughput"
     out = args.out or REPO / f"benchmarks/results/{name}.json"
@@ -272,6 +295,8 @@ def main() -> int:
             runs = []
             for _ in range(args.runs):
                 env = bench_env(bootstrap, args.partitions)
+                if args.worker_log_level:
+                    env["STREAMER_LOG_LEVEL"] = args.worker_log_level
                 settings = Settings.from_env(env)
                 if asyncio.run(topics.apply(settings, out=lambda _l: None)):
                     sys.exit("streamer topics apply failed")

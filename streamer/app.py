@@ -66,6 +66,7 @@ from faust.streams import _current_event  # the stream's "current event" (see ac
 
 from streamer import events as ev
 from streamer import topics as t
+from streamer.consumer import install as install_consumer
 from streamer.engine import Effects, Engine
 from streamer.metrics import Metrics
 from streamer.outputs import TrainingExample, encode
@@ -92,6 +93,7 @@ RAW: dict[str, Any] = dict(key_type=bytes, value_type=bytes, key_serializer="raw
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     """The worker's Faust app; its :class:`Runtime` is ``app.streamer``."""
     app = faust.App(settings.app_id, **faust_settings(settings))
+    install_consumer(app)  # Faust's fetch loop without four tasks per message (consumer.py)
     rt = app.streamer = Runtime(app, settings, metrics or Metrics())
 
     def raw_topic(*names: str) -> faust.TopicT:

@@ -1,0 +1,219 @@
+"""The worker's Faust consumer: Faust's fetch loop without four asyncio tasks per message.
+
+Faust's `Consumer._drain_messages` hands every fetched message to the conductor with
+``await self.wait_first(callback(message), self.suspend_flow.wait())``: mode's
+`Service.wait_first` wraps the callback, the `suspend_flow` wait and the consumer's
+stopped and crashed waits in four tasks, runs `asyncio.wait` and cancels the losers
+(~35 us a message on the 2-core VM). The race is for a callback that suspends: the
+conductor's handler (Faust's Cython `ConductorHandler.__call__`) waits while
+`app.flow_control` is suspended (a rebalance), while the producer buffer is over its
+limit, or while a stream's queue is full; a rebalance sets `suspend_flow`, and the
+message, which may be of a revoked partition, is dropped instead of delivered late. Most
+of the time the handler suspends nowhere: it decodes the message and puts it in a queue
+with room.
+
+So :class:`Consumer` steps the callback's coroutine once itself. Finished: delivered,
+with no task and nothing to race (the loop was not released meanwhile, so no rebalance
+callback ran: what Faust's path does when its callback task runs first; the handler
+sets no context variable, so running in the loop's own task changes nothing).
+Suspended: the partly-run coroutine goes to Faust's race through :class:`_Resumed`,
+which hands the task the very future the coroutine yielded (its
+`_asyncio_future_blocking` flag intact) and then forwards send/throw/close. While
+`suspend_flow` is set, Faust's path is taken from the start.
+
+A second change follows from the first: while a partition is paused because its
+stream's buffer is under pressure (`_buffered_partitions`) the fetch waits 0.1 s instead
+of 1 s. Faust's loop, which releases the event loop for every message, rarely fills a
+buffer; this one fills it whenever the agent is the bottleneck, and a 1 s fetch on the
+other partitions then kept the paused one waiting after the agent had emptied its queue
+(seen: a fetch of 1 s returning nothing while the queue went from 4,086 events to 0).
+
+Everything else is Faust 0.15.3's loop, line for line: read offsets, gaps,
+`commit_every`, a `sleep(0)` every 100 messages (now the loop's only regular yield),
+messages below the read offset dropped, the same exception handling.
+
+Faust internals relied on (faust-streaming 0.15.x): `_drain_messages` and what it reads
+(`_read_offset`, `_add_gap`, `_n_acked`, `_commit_every`, `suspend_flow`, `diag`,
+`consumer_stopped_errors`, `CONSUMER_FETCHING`), `_buffered_partitions`, the aiokafka
+driver's `Transport.Consumer` class attribute, and the `app.transport` setter, which
+:func:`install` uses before anything creates the app's consumer.
+``STREAMER_DRAIN_FAST_PATH=off`` runs Faust's own loop (for comparisons). The counts
+(messages, and those that took `wait_first`) are logged at INFO whenever the loop ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Coroutine
+from typing import Any
+
+import faust
+from faust.transport import by_url
+from faust.transport import consumer as _faust_consumer
+from faust.transport.drivers import aiokafka as _aiokafka
+
+log = logging.getLogger("streamer.consumer")
+BUFFERED_FETCH_S = 0.1  # fetch timeout while a partition is paused for a full buffer
+_TAKEN = object()  # _Resumed: its first value was handed out
+
+
+class _Resumed(Coroutine):
+    """A coroutine that already ran to its first suspension, which yielded `first`.
+
+    To whatever runs it (a Task, or ``await``) it behaves as that coroutine not yet
+    started: the first ``send(None)`` returns `first` itself, everything after goes
+    to the coroutine. A throw before that (a task cancelled before its first step) goes
+    into the coroutine at its await, which cleans up as on any cancellation.
+    """
+
+    __slots__ = ("_coro", "_first")
+
+    def __init__(self, coro: Any, first: Any) -> None:
+        self._coro, self._first = coro, first
+
+    def send(self, value: Any) -> Any:
+        first = self._first
+        if first is not _TAKEN:
+            self._first = _TAKEN
+            return first
+        return self._coro.send(value)
+
+    def throw(self, typ: Any, val: Any = None, tb: Any = None) -> Any:
+        self._first = _TAKEN
+        if val is None and tb is None:
+            return self._coro.throw(typ)
+        return self._coro.throw(typ, val, tb)
+
+    def close(self) -> None:
+        self._first = _TAKEN
+        self._coro.close()
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def __iter__(self) -> _Resumed:
+        return self
+
+    def __await__(self) -> _Resumed:
+        return self
+
+
+class Consumer(_aiokafka.Consumer):
+    """Faust's aiokafka consumer; `_drain_messages` skips `wait_first` when it can."""
+
+    fast_path = os.environ.get("STREAMER_DRAIN_FAST_PATH", "on").lower() not in (
+        "off", "0", "false", "no")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drained = 0  # messages handed to the callback
+        self.slow_path = 0  # ... of which through wait_first
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover
+        # Faust 0.15.3's Consumer._drain_messages; the two changes are marked "streamer".
+        if not self.fast_path:
+            return await super()._drain_messages(fetcher)
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        flag_consumer_fetching = _faust_consumer.CONSUMER_FETCHING
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(flag_consumer_fetching)
+                # -- streamer: a short fetch while a stream's buffer is full (see above)
+                ait = getmany(timeout=BUFFERED_FETCH_S if self._buffered_partitions else 1.0)
+
+                # Sleeping because sometimes getmany is called in a loop
+                # never releasing to the event loop
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            # We have a gap in income messages
+                            if gap > 1 and r_offset:
+                                acks_enabled = acks_enabled_for(message.topic)
+                                if acks_enabled:
+                                    await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None:
+                                if self._n_acked >= commit_every:
+                                    self._n_acked = 0
+                                    await self.commit()
+                            # -- streamer: the delivery (Faust: always the wait_first) --
+                            self.drained += 1
+                            suspend_flow = self.suspend_flow
+                            coro = callback(message)
+                            if not suspend_flow.is_set():
+                                try:
+                                    coro = _Resumed(coro, coro.send(None))
+                                except StopIteration:
+                                    coro = None  # delivered without suspending
+                            if coro is not None:
+                                self.slow_path += 1
+                                await self.wait_first(coro, suspend_flow.wait())
+                            # -- end ---------------------------------------------------
+                            set_read_offset(tp, offset)
+                        else:
+                            self.log.dev(
+                                "DROPPED MESSAGE ROFF %r: k=%r v=%r",
+                                offset,
+                                message.key,
+                                message.value,
+                            )
+                    unset_flag(flag_consumer_fetching)
+
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                # we're already stopping so ignore
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(flag_consumer_fetching)
+            log.info("drain loop ends: %d messages so far, %d through wait_first",
+                     self.drained, self.slow_path)
+
+
+class Transport(_aiokafka.Transport):
+    """Faust's aiokafka transport with :class:`Consumer`."""
+
+    Consumer = Consumer
+
+
+def install(app: faust.App) -> None:
+    """Give `app` this module's consumer (before anything creates `app.consumer`)."""
+    urls = app.conf.broker_consumer
+    if by_url(urls[0]) is not _aiokafka.Transport:
+        raise ValueError(f"streamer's consumer needs the aiokafka transport, not {urls[0]}")
+    app.transport = Transport(urls, app)
