@@ -118,11 +118,17 @@ class RiskModel:
         self.n_learned = 0
         self.n_positive = 0
 
-    def predict_proba_one(self, x: dict[str, float]) -> float:
-        return self.calibrator.transform(self.pipeline.predict_proba_one(x).get(True, 0.0))
+    def raw_proba_one(self, x: dict[str, float]) -> float:
+        """The pipeline's probability before calibration."""
+        return self.pipeline.predict_proba_one(x).get(True, 0.0)
 
-    def learn_one(self, x: dict[str, float], y: bool) -> None:
-        self.calibrator.learn_one(self.pipeline.predict_proba_one(x).get(True, 0.0), y)
+    def predict_proba_one(self, x: dict[str, float]) -> float:
+        return self.calibrator.transform(self.raw_proba_one(x))
+
+    def learn_one(self, x: dict[str, float], y: bool, raw: float | None = None) -> None:
+        """Learn one example; `raw`: `raw_proba_one(x)` if the caller has it already (the
+        trainer scores every example before learning it, and the pipeline is the cost)."""
+        self.calibrator.learn_one(self.raw_proba_one(x) if raw is None else raw, y)
         self.pipeline.learn_one(x, y)
         self.n_learned += 1
         self.n_positive += bool(y)

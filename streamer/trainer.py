@@ -82,16 +82,19 @@ class Trainer:
     def learn(self, x: dict[str, float], y: bool, early: bool | None = None) -> bytes | None:
         """Learn one example (`early`: its early label, if known); returns a signed
         snapshot when one is due."""
-        loss = self.quality["champion"].update(y, self.champion.predict_proba_one(x))
+        champion = self.champion
+        raw = champion.raw_proba_one(x)
+        loss = self.quality["champion"].update(y, champion.calibrator.transform(raw))
         self.quality["challenger"].update(y, self.challenger.predict_proba_one(x).get(True, 0.0))
         self.drift.update(loss)
         if self.drift.drift_detected:
             self.drifts += 1
-        self.champion.learn_one(x, y)
+        champion.learn_one(x, y, raw)
         self.challenger.learn_one(x, y)
         if early is not None:
-            self.quality["early"].update(early, self.early.predict_proba_one(x))
-            self.early.learn_one(x, early)
+            raw = self.early.raw_proba_one(x)
+            self.quality["early"].update(early, self.early.calibrator.transform(raw))
+            self.early.learn_one(x, early, raw)
         self.examples += 1
         if self.examples % self.publish_every == 0:
             return self.publish()
