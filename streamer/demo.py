@@ -237,8 +237,11 @@ class Demo:
 
     def _starter_model(self, settings: Settings, start: dt.date) -> bytes:
         """A signed snapshot trained offline (replay of a simulated history), cached."""
+        from streamer.trainer import SNAPSHOT_FORMAT
+
         key = settings.model_key_bytes
-        tag = hashlib.sha256(repr((sorted(STARTER.items()), key)).encode()).hexdigest()[:16]
+        tag = hashlib.sha256(repr((sorted(STARTER.items()), key, SNAPSHOT_FORMAT)).encode()
+                             ).hexdigest()[:16]
         cached = CACHE / f"demo-model-{tag}.snap"
         if cached.exists():
             self.say(f"{self.elapsed()} starter model: {cached} (cached)")

@@ -27,6 +27,9 @@ from streamer.model import RiskModel, load_snapshot, make_challenger, sign
 from streamer.outputs import TrainingExample
 
 QUALITY_WINDOW = 5000  # examples in the rolling quality figures
+# What a snapshot holds; bumped when that changes (2: the early-warning model), so that a
+# cached snapshot of an older trainer (the demo's starter model) is trained again.
+SNAPSHOT_FORMAT = 2
 
 
 class Quality:
