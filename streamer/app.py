@@ -95,7 +95,8 @@ RAW: dict[str, Any] = dict(key_type=bytes, value_type=bytes, key_serializer="raw
 def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     """The worker's Faust app; its :class:`Runtime` is ``app.streamer``."""
     app = faust.App(settings.app_id, **faust_settings(settings))
-    install_consumer(app)  # Faust's fetch loop without four tasks per message (consumer.py)
+    # Faust's fetch loop without four tasks per message (consumer.py)
+    install_consumer(app, fast_path=settings.drain_fast_path == "on")
     rt = app.streamer = Runtime(app, settings, metrics or Metrics())
 
     def raw_topic(*names: str) -> faust.TopicT:

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Coroutine
 from typing import Any
 
@@ -103,8 +102,7 @@ class _Resumed(Coroutine):
 class Consumer(_aiokafka.Consumer):
     """Faust's aiokafka consumer; `_drain_messages` skips `wait_first` when it can."""
 
-    fast_path = os.environ.get("STREAMER_DRAIN_FAST_PATH", "on").lower() not in (
-        "off", "0", "false", "no")
+    fast_path = True  # install(): STREAMER_DRAIN_FAST_PATH
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -211,8 +209,10 @@ class Transport(_aiokafka.Transport):
     Consumer = Consumer
 
 
-def install(app: faust.App) -> None:
-    """Give `app` this module's consumer (before anything creates `app.consumer`)."""
+def install(app: faust.App, fast_path: bool = True) -> None:
+    """Give `app` this module's consumer (before anything creates `app.consumer`);
+    `fast_path=False` keeps Faust's own fetch loop."""
+    Consumer.fast_path = fast_path
     urls = app.conf.broker_consumer
     if by_url(urls[0]) is not _aiokafka.Transport:
         raise ValueError(f"streamer's consumer needs the aiokafka transport, not {urls[0]}")

@@ -29,6 +29,7 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_TIER_EARLY_WATCH / _EARLY_HIGH | 0.07 / 0.11 | early-warning score (P(30+ DPD within 90 days)) thresholds of `watch` and `high` |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
+| STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/consumer.py`); `off`: Faust's own fetch loop |
 | STREAMER_TRAINING | on | `on`: this worker group runs the trainer on risk.training; `off`: scores with the newest snapshot on risk.models and never learns (frozen) |
 | STREAMER_BATCH_MAX | 1000 | most events a worker processes before it waits for their outputs to be acknowledged |
 | STREAMER_BATCH_WAIT_S | 0.05 | longest wait for a batch to fill: the added alert latency when traffic is light |
@@ -81,6 +82,7 @@ class Settings:
     cooldown_days: float = 14.0
     topic_prefix: str = ""
     training: str = "on"
+    drain_fast_path: str = "on"
     batch_max: int = 1000
     batch_wait_s: float = 0.05
     cache_borrowers: int = 10_000
@@ -93,6 +95,7 @@ class Settings:
         "profile": ("development", "production"),
         "processing_guarantee": ("at_least_once", "exactly_once"),
         "training": ("on", "off"),
+        "drain_fast_path": ("on", "off"),
         "log_level": ("debug", "info", "warning", "error"),
     }
 
