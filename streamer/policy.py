@@ -58,6 +58,9 @@ class PolicyConfig(NamedTuple):
     early_watch: float = 0.07  # early-warning score thresholds (it never makes `critical`)
     early_high: float = 0.11
     hysteresis: float = 0.7  # a tier is left below hysteresis x its entry threshold
+    # The early score moves more (a new loan, a model update), and a borrower it raised
+    # was otherwise resolved and raised again within days: a wider band for it.
+    early_hysteresis: float = 0.5
     cooldown_days: float = 14.0
     watch_dpd: int = 15
     high_dpd: int = 30
@@ -89,13 +92,13 @@ class Policy:
         return 2 if dpd >= c.high_dpd else 1 if dpd >= c.watch_dpd else 0
 
     def _ranks(self, score: float, early: float | None, ready: bool,
-               factor: float = 1.0) -> tuple[int, int]:
+               factor: float = 1.0, early_factor: float = 1.0) -> tuple[int, int]:
         """The tiers (ranks) the default score and the early score reach."""
         by_score = by_early = 0
         if ready:
             by_score = next((r for r in (3, 2, 1) if score >= self._enter[r] * factor), 0)
         if early is not None:
-            by_early = next((r for r in (2, 1) if early >= self._early[r] * factor), 0)
+            by_early = next((r for r in (2, 1) if early >= self._early[r] * early_factor), 0)
         return by_score, by_early
 
     def decide(self, tier: str, since: float, score: float, dpd: int, now: float,
@@ -114,8 +117,9 @@ class Policy:
         if target == current:
             return None
         # Going down: only below the hysteresis band and after the cooldown.
+        c = self.config
         if current > floor and max(
-                self._ranks(score, early, ready, self.config.hysteresis)) >= current:
+                self._ranks(score, early, ready, c.hysteresis, c.early_hysteresis)) >= current:
             return None
         if now - since < self._cooldown:
             return None
