@@ -62,6 +62,7 @@ def replay(events_path: Path, alerts: BinaryIO | None = None, scores: BinaryIO |
             raise ValueError("--model: the snapshot's signature does not match STREAMER_MODEL_KEY")
         if learn:
             trainer = Trainer.restore(model, key)
+            trainer.publish_every = settings.publish_every  # this run's, as a worker does
     elif learn:
         trainer = Trainer(key, settings.publish_every)
     summary = Summary()

@@ -91,3 +91,23 @@ def test_a_forged_model_is_refused(portfolio, tmp_path, capsys):
     forged.write_bytes(b"STRMSNAP1" + b"\0" * 32 + b"payload")
     assert cli.main(["replay", str(portfolio), "--model", str(forged), "--quiet"]) == 2
     assert "signature does not match" in capsys.readouterr().err
+
+
+def test_a_replay_from_a_snapshot_publishes_at_its_own_pace(portfolio, tmp_path):
+    from streamer.replay import replay
+    from streamer.settings import Settings
+    from streamer.trainer import Trainer
+
+    code, _ = run_replay(portfolio, tmp_path / "a", "--save-model", str(tmp_path / "m.snap"))
+    assert code == 0
+    snap = (tmp_path / "m.snap").read_bytes()
+    runs = {}
+    for every in (200, 1000):
+        summary, engine, trainer = replay(portfolio, settings=Settings(publish_every=every),
+                                          model=snap)
+        runs[every] = trainer.version
+        assert trainer.publish_every == every
+    before = Trainer.restore(snap, Settings().model_key_bytes)
+    seen, n = before.examples, summary.examples
+    for every, version in runs.items():  # a snapshot every `every` examples the trainer saw
+        assert version - before.version == (seen + n) // every - seen // every
