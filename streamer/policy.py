@@ -3,9 +3,10 @@
 - Tiers `watch` / `high` / `critical` are entered at a score threshold and left only
   when the score falls below a lower one (hysteresis), and no sooner than `cooldown_days`
   of event time after the last change: a borrower does not flap with every event.
-- The early-warning score (P(30+ DPD within 90 days), `labels.py`) can raise a borrower
-  to `watch` or `high` on its own thresholds, never to `critical`: it is what warns
-  before the first missed payment, when the default score cannot yet know.
+- The early-warning score (P(30+ DPD within 90 days), `labels.py`) raises a borrower to
+  `high` at its own threshold, and to nothing else: it is what warns before the first
+  missed payment, when the default score cannot yet know. (A `watch` of its own doubled
+  the alerts on borrowers who never default and flagged no defaulter sooner.)
 - Hard rules set a floor whatever the model says: 15+ DPD is at least `watch`, 30+ DPD
   at least `high`, 60+ DPD `critical`. (A payment a few days late is common and mostly
   cured by itself: alerting on it would bury the real cases.)
@@ -55,8 +56,7 @@ class PolicyConfig(NamedTuple):
     watch: float = 0.10
     high: float = 0.25
     critical: float = 0.50
-    early_watch: float = 0.07  # early-warning score thresholds (it never makes `critical`)
-    early_high: float = 0.11
+    early_high: float = 0.11  # the early-warning score's threshold (it only makes `high`)
     hysteresis: float = 0.7  # a tier is left below hysteresis x its entry threshold
     # The early score moves more (a new loan, a model update), and a borrower it raised
     # was otherwise resolved and raised again within days: a wider band for it.
@@ -79,10 +79,9 @@ class Policy:
         self.config = c = config or PolicyConfig()
         if not 0 < c.watch < c.high < c.critical < 1:
             raise ValueError("alert thresholds must satisfy 0 < watch < high < critical < 1")
-        if not 0 < c.early_watch < c.early_high < 1:
-            raise ValueError("early-warning thresholds must satisfy 0 < watch < high < 1")
+        if not 0 < c.early_high < 1:
+            raise ValueError("the early-warning threshold must satisfy 0 < high < 1")
         self._enter = (0.0, c.watch, c.high, c.critical)
-        self._early = (0.0, c.early_watch, c.early_high)
         self._cooldown = c.cooldown_days * 86_400.0
 
     def floor(self, dpd: int) -> int:
@@ -98,7 +97,7 @@ class Policy:
         if ready:
             by_score = next((r for r in (3, 2, 1) if score >= self._enter[r] * factor), 0)
         if early is not None:
-            by_early = next((r for r in (2, 1) if early >= self._early[r] * early_factor), 0)
+            by_early = 2 if early >= self.config.early_high * early_factor else 0
         return by_score, by_early
 
     def decide(self, tier: str, since: float, score: float, dpd: int, now: float,

@@ -26,7 +26,7 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_ALLOWED_LATENESS_S | 86400 | events older than the borrower's newest by more are counted late |
 | STREAMER_MAX_FUTURE_S | 604800 | events further ahead of the stream and the clock are refused |
 | STREAMER_TIER_WATCH / _HIGH / _CRITICAL | 0.10 / 0.25 / 0.50 | score thresholds of the tiers |
-| STREAMER_TIER_EARLY_WATCH / _EARLY_HIGH | 0.07 / 0.11 | early-warning score (P(30+ DPD within 90 days)) thresholds of `watch` and `high` |
+| STREAMER_TIER_EARLY_HIGH | 0.11 | early-warning score (P(30+ DPD within 90 days)) at which a borrower is raised to `high` (see README: the trade-off) |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
 | STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/consumer.py`); `off`: Faust's own fetch loop |
@@ -77,7 +77,6 @@ class Settings:
     tier_watch: float = 0.10
     tier_high: float = 0.25
     tier_critical: float = 0.50
-    tier_early_watch: float = 0.07
     tier_early_high: float = 0.11
     cooldown_days: float = 14.0
     topic_prefix: str = ""
@@ -172,8 +171,7 @@ class Settings:
         from streamer.policy import Policy
 
         config = PolicyConfig(watch=self.tier_watch, high=self.tier_high,
-                              critical=self.tier_critical, early_watch=self.tier_early_watch,
-                              early_high=self.tier_early_high,
+                              critical=self.tier_critical, early_high=self.tier_early_high,
                               cooldown_days=self.cooldown_days)
         Policy(config)  # validates the thresholds
         return config

@@ -151,11 +151,12 @@ def test_alert_id_is_a_stable_uuid():
     assert a != alert_id("b1", "e1", "raised", "watch")
 
 
-def test_the_early_score_raises_watch_or_high_but_never_critical():
-    p = Policy(PolicyConfig(early_watch=0.2, early_high=0.4, cooldown_days=10))
+def test_the_early_score_raises_high_and_nothing_else():
+    p = Policy(PolicyConfig(early_high=0.4, cooldown_days=10))
     day = 86_400.0
     assert p.decide("none", 0.0, 0.01, 0, 0.0, True, early=0.99) == ("high", "raised", True)
-    assert p.decide("none", 0.0, 0.01, 0, 0.0, True, early=0.25) == ("watch", "raised", True)
+    assert p.decide("none", 0.0, 0.01, 0, 0.0, True, early=0.39) is None  # no `watch` of its own
+    assert p.decide("none", 0.0, 0.12, 0, 0.0, True, early=0.39) == ("watch", "raised", False)
     assert p.decide("none", 0.0, 0.01, 0, 0.0, True, early=None) is None  # not ready
     # the default score drives when it reaches as high: the alert is not the early one's
     assert p.decide("none", 0.0, 0.30, 0, 0.0, True, early=0.99) == ("high", "raised", False)
@@ -163,6 +164,8 @@ def test_the_early_score_raises_watch_or_high_but_never_critical():
     # the early score's hysteresis band is wider: 0.21 >= 0.5 x 0.4 holds `high`
     assert p.decide("high", 0.0, 0.01, 0, 20 * day, True, early=0.21) is None
     assert p.decide("high", 0.0, 0.01, 0, 20 * day, True, early=0.19)[:2] == ("none", "resolved")
+    with pytest.raises(ValueError):
+        Policy(PolicyConfig(early_high=1.5))
 
 
 def test_trainer_learns_the_early_target_beside_the_default_one():
