@@ -20,6 +20,7 @@ mkdir -p "$OUT"
 for sc in $SCENARIOS; do
   d="$OUT/$sc"
   mkdir -p "$d"
+  git rev-parse --short HEAD > "$d/commit.txt" 2>/dev/null || true  # the code measured
   echo "== $sc: history ($HISTORY_N borrowers, seed 1001) =="
   $S simulate --scenario "$sc" --borrowers "$HISTORY_N" --seed 1001 --out "$d/history.jsonl" --truth "$d/history-truth.jsonl"
   $S replay "$d/history.jsonl" --save-model "$d/history.model" --quiet

@@ -36,6 +36,8 @@ def load(out: Path) -> dict[str, dict[str, Any]]:
             r = json.loads(path.read_text())
             replay = out / sc / "replay.txt"
             r["replay_lines"] = replay.read_text().splitlines() if replay.exists() else []
+            commit = out / sc / "commit.txt"
+            r["commit"] = commit.read_text().strip() if commit.exists() else "-"
             found[sc] = r
     return found
 
@@ -78,11 +80,11 @@ def markdown(found: dict[str, dict[str, Any]]) -> str:
     if not found:
         return "\n".join(lines + ["No results: run `benchmarks/quality.sh` first.", ""])
     lines += [
-        "| scenario | borrowers | defaulters | ROC AUC | PR AUC | offline LightGBM AUC (online on "
+        "| scenario | commit | borrowers | defaulters | ROC AUC | PR AUC | offline LightGBM AUC (online on "
         "the same examples, gap) | median lead, days (IQR) | flagged `high` before first missed "
         "payment | good borrowers alerted `high`+ | alerts per good borrower | false alerts "
         "/1,000 good /month | top-10 / top-100 precision a day | Brier |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for sc, r in found.items():
         bw, a, lt = r["borrowers"], r["auc"], r["lead_time_days"]
@@ -90,7 +92,7 @@ def markdown(found: dict[str, dict[str, Any]]) -> str:
         ref, online, gap = offline(r)
         p = tk.get("precision_at_k", {})
         lines.append(
-            f"| {sc} | {bw['total']:,} | {bw['defaulters']:,} "
+            f"| {sc} | {r['commit']} | {bw['total']:,} | {bw['defaulters']:,} "
             f"({bw['defaulters'] / bw['total']:.1%}) | {num(a['roc_auc'])} | {num(a['pr_auc'])} | "
             f"{num(ref)} ({num(online)}, {num(gap, '+.3f')}) | {num(lt['median'], '.0f')} "
             f"({num(lt['q1'], '.0f')}–{num(lt['q3'], '.0f')}) | {pct(fm['share'])} "
