@@ -56,10 +56,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from streamer.context import DELINQUENT_DPD  # 30: the early target's "serious delinquency"
 from streamer.state import DAY, BorrowerState, Pending
 
 DEFAULT_DPD = 90
-DELINQUENT_DPD = 30
 # Bits of Pending.label. DEFAULTED is 1 so that states written before the early target
 # existed (label -1 unknown, 1 positive) read the same.
 DEFAULTED, DELINQUENT, NOT_CURRENT = 1, 2, 4

@@ -97,7 +97,7 @@ class Policy:
         if ready:
             by_score = next((r for r in (3, 2, 1) if score >= self._enter[r] * factor), 0)
         if early is not None:
-            by_early = 2 if early >= self.config.early_high * early_factor else 0
+            by_early = RANK["high"] if early >= self.config.early_high * early_factor else 0
         return by_score, by_early
 
     def decide(self, tier: str, since: float, score: float, dpd: int, now: float,

@@ -19,7 +19,6 @@ Conventions (all in UTC calendar days, see `inputs`):
 from __future__ import annotations
 
 import math
-
 from collections.abc import Iterable
 
 import numpy as np
