@@ -125,13 +125,19 @@ class RiskModel:
     def predict_proba_one(self, x: dict[str, float]) -> float:
         return self.calibrator.transform(self.raw_proba_one(x))
 
-    def learn_one(self, x: dict[str, float], y: bool, raw: float | None = None) -> None:
-        """Learn one example; `raw`: `raw_proba_one(x)` if the caller has it already (the
-        trainer scores every example before learning it, and the pipeline is the cost)."""
-        self.calibrator.learn_one(self.raw_proba_one(x) if raw is None else raw, y)
+    def learn_one(self, x: dict[str, float], y: bool) -> None:
+        self.score_then_learn(x, y)
+
+    def score_then_learn(self, x: dict[str, float], y: bool) -> float:
+        """Learn one example; returns the probability given to it first (progressive
+        validation), from the one pass through the pipeline that both need."""
+        raw = self.raw_proba_one(x)
+        p = self.calibrator.transform(raw)
+        self.calibrator.learn_one(raw, y)
         self.pipeline.learn_one(x, y)
         self.n_learned += 1
         self.n_positive += bool(y)
+        return p
 
     def dumps(self, version: int, **extra: Any) -> bytes:
         """Snapshot payload (unsigned): version, this model and any extra objects."""

@@ -85,19 +85,14 @@ class Trainer:
     def learn(self, x: dict[str, float], y: bool, early: bool | None = None) -> bytes | None:
         """Learn one example (`early`: its early label, if known); returns a signed
         snapshot when one is due."""
-        champion = self.champion
-        raw = champion.raw_proba_one(x)
-        loss = self.quality["champion"].update(y, champion.calibrator.transform(raw))
+        loss = self.quality["champion"].update(y, self.champion.score_then_learn(x, y))
         self.quality["challenger"].update(y, self.challenger.predict_proba_one(x).get(True, 0.0))
         self.drift.update(loss)
         if self.drift.drift_detected:
             self.drifts += 1
-        champion.learn_one(x, y, raw)
         self.challenger.learn_one(x, y)
         if early is not None:
-            raw = self.early.raw_proba_one(x)
-            self.quality["early"].update(early, self.early.calibrator.transform(raw))
-            self.early.learn_one(x, early, raw)
+            self.quality["early"].update(early, self.early.score_then_learn(x, early))
         self.examples += 1
         if self.examples % self.publish_every == 0:
             return self.publish()
