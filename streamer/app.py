@@ -80,6 +80,7 @@ log = logging.getLogger("streamer.app")
 
 CHAMPION = b"champion"  # key of the newest snapshot in risk.models
 RETRY_MAX_S = 30.0
+HOLE_ATTEMPTS, HOLE_ATTEMPT_S = 4, 20.0  # Runtime._read_range: a new consumer per attempt
 # Faust's RocksDB defaults are sized for a dedicated host: a 2 GiB block cache and up to
 # 3 x 64 MiB of memtables per partition's database. A worker's hot borrowers are in its
 # decoded cache already, and a miss reads through the OS page cache, so RocksDB gets
@@ -519,7 +520,30 @@ class Runtime:
         return out
 
     async def _read_range(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
-        """Records [start, end) of one partition, as events the runtime can process."""
+        """Records [start, end) of one partition, as events the runtime can process.
+
+        Each attempt has its own consumer and a time limit: a consumer that makes no
+        progress (e.g. stale metadata after a hand-over) is replaced, not waited on.
+        """
+        started = time.monotonic()
+        for attempt in range(1, HOLE_ATTEMPTS + 1):
+            try:
+                out = await asyncio.wait_for(self._read_once(topic, partition, start, end),
+                                             HOLE_ATTEMPT_S)
+            except Exception as exc:  # noqa: BLE001 - retried with a new consumer
+                log.warning("%s[%d]: reading offsets %d..%d failed (attempt %d of %d): %r",
+                            topic, partition, start, end - 1, attempt, HOLE_ATTEMPTS, exc)
+                reader, self._reader = self._reader, None
+                if reader is not None:
+                    await reader.stop()
+                continue
+            log.info("%s[%d]: read %d records of offsets %d..%d in %.2f s",
+                     topic, partition, len(out), start, end - 1, time.monotonic() - started)
+            return out
+        # the agent crashes and the worker restarts from its last commit: nothing is lost
+        raise RuntimeError(f"could not read {topic}[{partition}] {start}..{end - 1}")
+
+    async def _read_once(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         if self._reader is None:
@@ -530,10 +554,7 @@ class Runtime:
         reader.assign([tp])
         reader.seek(tp, start)
         out: list[Any] = []
-        deadline = time.monotonic() + 120
         while await reader.position(tp) < end:
-            if time.monotonic() > deadline:  # the worker restarts from its last commit
-                raise RuntimeError(f"could not read {topic}[{partition}] {start}..{end - 1}")
             for records in (await reader.getmany(tp, timeout_ms=1000)).values():
                 out.extend(Refetched(r, self.app.consumer_generation_id)
                            for r in records if start <= r.offset < end)
@@ -554,13 +575,17 @@ class Runtime:
                                                  group_id=self.settings.app_id,
                                                  enable_auto_commit=False)
                 await self._offsets.start()
-            committed = await self._offsets.committed(TopicPartition(tp.topic, tp.partition))
+            committed = await asyncio.wait_for(
+                self._offsets.committed(TopicPartition(tp.topic, tp.partition)), HOLE_ATTEMPT_S)
             if committed is not None and committed >= 0:
                 return committed
             earliest = await self.app.consumer.earliest_offsets(tp)
             return earliest.get(tp)
         except Exception as exc:  # noqa: BLE001 - a guard must not stop the stream
             log.warning("cannot read the committed offset of %s: %r", tp, exc)
+            offsets, self._offsets = self._offsets, None  # the next call starts afresh
+            if offsets is not None:
+                await offsets.stop()
             return None
 
     def repair_acks(self) -> None:

@@ -460,7 +460,14 @@ def wait_processed(d: Deployment, *workers: WorkerProcess, timeout: float = PROC
         seen = processed(*workers)
         return all(seen.get(tp, -1) >= end - 1 for tp, end in ends.items() if end > 0)
 
-    workers[0].wait(done, "every input event processed", timeout)
+    try:
+        workers[0].wait(done, "every input event processed", timeout)
+    except AssertionError as exc:  # say which partitions lag, and by how much
+        seen = processed(*workers)
+        behind = {f"{tp[0]}[{tp[1]}]": f"{seen.get(tp, -1):.0f}/{end - 1}"
+                  for tp, end in ends.items() if end > 0 and seen.get(tp, -1) < end - 1}
+        raise AssertionError(f"processed/last offset of lagging partitions: {behind}\n"
+                             f"{exc}") from None
     if os.environ.get("STREAMER_TEST_VERBOSE"):
         print(f"processed in {time.monotonic() - t0:.1f} s")
 

@@ -413,3 +413,41 @@ def test_guard_state_bytes_carry_offsets_that_recognise_a_replayed_fake_event() 
     assert not states.holds(fake_event(42).message)
     assert not states.holds(fake_event(3, key=b"b2").message)  # unknown borrower
     assert isinstance(states["b1"], BorrowerState)
+
+
+def test_a_hole_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
+        kafka_bootstrap: str, make_topic: Callable[..., str],
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """`_read_range` on a real broker: the records asked for, in order; a range that
+    never fills (past the log's end) ends in an error after HOLE_ATTEMPTS attempts, each
+    with a consumer of its own, instead of stalling the agent."""
+    import streamer.app as app_module
+
+    topic = make_topic(kafka_bootstrap, partitions=2)
+
+    async def go() -> tuple[list[int], int, int]:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            for i in range(30):
+                await producer.send_and_wait(topic, str(i).encode(), key=b"k", partition=1)
+        finally:
+            await producer.stop()
+        app = SimpleNamespace(consumer_generation_id=7)
+        rt = Runtime(app, Settings(bootstrap_servers=kafka_bootstrap), Metrics())
+        try:
+            got = await rt._read_range(topic, 1, 5, 17)
+            monkeypatch.setattr(app_module, "HOLE_ATTEMPT_S", 1.5)
+            with pytest.raises(RuntimeError, match=f"could not read {topic}\\[1\\] 25..34"):
+                await rt._read_range(topic, 1, 25, 35)  # offsets 30..34 do not exist
+            gens = {e.message.generation_id for e in got}
+            return [int(e.message.value) for e in got], len(gens), int(rt._reader is None)
+        finally:
+            if rt._reader is not None:
+                await rt._reader.stop()
+
+    caplog.set_level("INFO", logger="streamer.app")
+    values, generations, reader_dropped = asyncio.run(go())
+    assert values == list(range(5, 17)) and generations == 1
+    failures = [r for r in caplog.records if "failed (attempt" in r.getMessage()]
+    assert len(failures) == app_module.HOLE_ATTEMPTS and reader_dropped == 1
