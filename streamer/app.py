@@ -80,7 +80,8 @@ log = logging.getLogger("streamer.app")
 
 CHAMPION = b"champion"  # key of the newest snapshot in risk.models
 RETRY_MAX_S = 30.0
-HOLE_ATTEMPTS, HOLE_ATTEMPT_S = 4, 20.0  # Runtime._read_range: a new consumer per attempt
+HOLE_ATTEMPTS, HOLE_ATTEMPT_S = 4, 20.0
+STALL_CHECK_S = 15.0  # Runtime.check_progress  # Runtime._read_range: a new consumer per attempt
 # Faust's RocksDB defaults are sized for a dedicated host: a 2 GiB block cache and up to
 # 3 x 64 MiB of memtables per partition's database. A worker's hot borrowers are in its
 # decoded cache already, and a miss reads through the OS page cache, so RocksDB gets
@@ -140,6 +141,11 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                 await rt.learn(event)
 
     app.on_partitions_revoked.connect(rt.on_partitions_revoked)
+
+    @app.timer(STALL_CHECK_S)
+    async def check_progress() -> None:
+        """Say so, with the consumer's state, when input waits and nothing moves."""
+        await rt.check_progress()
 
     @app.timer(1.0)
     async def repair_acks() -> None:
@@ -344,6 +350,8 @@ class Runtime:
                                                          t.TRAINING)}
         self._outbox: list[tuple[str, bytes | None, bytes, int | None]] = []
         self._partitions: dict[str, list[int]] = {}  # topic -> its partitions (_produce)
+        self._batches = 0  # batches scored (check_progress)
+        self._seen_batches = -1
 
     # -- score: one batch of borrower events ------------------------------------------
     async def score(self, batch: list[faust.EventT]) -> list[faust.EventT]:
@@ -381,6 +389,7 @@ class Runtime:
             if msg.offset >= positions.get((msg.topic, msg.partition), -1):
                 positions[(msg.topic, msg.partition)] = msg.offset
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self._batches += 1
         return batch
 
     def _emit(self, msg: Any, fx: Effects) -> None:
@@ -587,6 +596,62 @@ class Runtime:
             if offsets is not None:
                 await offsets.stop()
             return None
+
+    async def check_progress(self) -> None:
+        """Unstick a worker whose input waits while nothing is fetched.
+
+        When assigned input partitions hold unprocessed events, the worker is ready and
+        idle, and no batch was scored since the last check, the log gets what the consumer
+        believes (flow, active/paused/buffered partitions, read offsets, aiokafka's
+        positions) and the consumer is sent back to the group's committed offsets.
+        """
+        batches, self._seen_batches = self._seen_batches, self._batches
+        app = self.app
+        if batches != self._batches or not self._idle.is_set() or not self.ready():
+            return
+        consumer = app.consumer
+        inputs = set(self.states.topic_index)
+        tps = [tp for tp in consumer.assignment() if tp.topic in inputs]
+        if not tps:
+            return
+        try:
+            ends = await asyncio.wait_for(consumer.highwaters(*tps), HOLE_ATTEMPT_S)
+        except Exception:  # noqa: BLE001 - a diagnostic must not stop the worker
+            return
+        positions = self.metrics.positions
+        behind = {f"{tp.topic}[{tp.partition}]": (positions.get((tp.topic, tp.partition), -1),
+                                                   ends[tp] - 1)
+                  for tp in tps if ends.get(tp, 0) - 1 > positions.get((tp.topic, tp.partition), -1)}
+        if not behind:
+            return
+        self.metrics.stalls += 1
+        part = lambda s: sorted(f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]"  # noqa: E731
+                                for tp in (s or ()) if tp.topic in inputs)
+        log.warning("no batch for %.0f s with input waiting (processed, last offset): %s; "
+                    "consumer: flow_active=%s can_resume=%s suspend_flow=%s active=%s paused=%s "
+                    "buffered=%s read_offsets=%s", STALL_CHECK_S, behind, consumer.flow_active,
+                    consumer.can_resume_flow.is_set(), consumer.suspend_flow.is_set(),
+                    part(consumer._active_partitions), part(consumer._paused_partitions),
+                    part(consumer._buffered_partitions),
+                    {f"{tp.partition}": o for tp, o in consumer._read_offset.items()
+                     if tp.topic in inputs})
+        try:  # and what aiokafka (in Faust's consumer thread) believes
+            kafka = consumer._thread._consumer
+            assignment = kafka._subscription.subscription.assignment
+            log.warning("aiokafka: %s", {
+                f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]":
+                    (st.position if st.has_valid_position else "no position",
+                     "paused" if st.paused else "", "reset" if st.awaiting_reset else "")
+                for tp in tps if (st := assignment.state_value(tp)) is not None})
+        except Exception as exc:  # noqa: BLE001 - internals differ between versions
+            log.warning("aiokafka state unavailable: %r", exc)
+        # Records the consumer fetched but never delivered (Faust drops a fetch whose
+        # generation or flow changed while it was handed out) are behind its position,
+        # and no later message reveals the hole when they were the partition's last.
+        # Reading again from the group's commits delivers them; whatever was processed
+        # already is recognised by the borrowers' state.
+        log.warning("seeking the input partitions back to the group's committed offsets")
+        await consumer.perform_seek()
 
     def repair_acks(self) -> None:
         """Remove repeated offsets from Faust's per-partition lists of acked offsets.

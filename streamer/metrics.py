@@ -11,6 +11,7 @@ event type, outcome, tier, kind).
 | streamer_alerts_total | counter | tier, kind |
 | streamer_deadletters_total | counter | topic |
 | streamer_consumer_holes_total | counter | offsets the consumer skipped, read again (see app.py) |
+| streamer_stalls_total | counter | checks that found input waiting and no batch scored since the last (app.py) |
 | streamer_snapshots_refused_total | counter | |
 | streamer_snapshots_loaded_total | counter | |
 | streamer_model_version | gauge | |
@@ -73,6 +74,7 @@ class Metrics:
         self.snapshots_loaded = 0
         self.training_examples = 0
         self.holes = 0
+        self.stalls = 0
         self.engine: Any = None
         self.assignment: Callable[[], dict[str, int]] = dict
         self.portfolio: Any = None  # streamer.portfolio.Portfolio
@@ -164,6 +166,9 @@ class _Collector:
         yield CounterMetricFamily("streamer_consumer_holes",
                                   "Runs of offsets the consumer skipped, read again",
                                   value=m.holes)
+        yield CounterMetricFamily("streamer_stalls",
+                                  "Checks that found input waiting and no batch scored since",
+                                  value=m.stalls)
         yield CounterMetricFamily("streamer_training_examples",
                                   "Labeled examples learned by this worker's trainer",
                                   value=m.training_examples)

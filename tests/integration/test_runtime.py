@@ -451,3 +451,47 @@ def test_a_hole_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
     assert values == list(range(5, 17)) and generations == 1
     failures = [r for r in caplog.records if "failed (attempt" in r.getMessage()]
     assert len(failures) == app_module.HOLE_ATTEMPTS and reader_dropped == 1
+
+
+def test_a_stalled_consumer_is_sent_back_to_the_commits_and_a_busy_one_is_not() -> None:
+    """`check_progress`: input waiting, worker ready and idle, no batch since the last
+    check -> one seek to the committed offsets (and a stall counted); otherwise none."""
+    from faust.types import TP
+
+    tp = TP(f"p.{GUARD_TOPIC}", 0)
+    seeks: list[int] = []
+
+    async def highwaters(*tps):
+        return {tp: 120}
+
+    async def perform_seek():
+        seeks.append(1)
+
+    consumer = SimpleNamespace(
+        assignment=lambda: {tp}, highwaters=highwaters, perform_seek=perform_seek,
+        flow_active=True, can_resume_flow=asyncio.Event(), suspend_flow=asyncio.Event(),
+        _active_partitions={tp}, _paused_partitions=set(), _buffered_partitions=set(),
+        _read_offset={tp: 100})
+    app = SimpleNamespace(consumer_generation_id=1, consumer=consumer, rebalancing=False,
+                          should_stop=False)
+    rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
+    rt.ready = lambda: True
+    rt.metrics.positions[(tp.topic, 0)] = 99  # offsets 100..119 not processed
+
+    async def checks(batches_between: list[int]) -> list[int]:
+        seen = []
+        for n in batches_between:
+            rt._batches += n
+            before = len(seeks)
+            await rt.check_progress()
+            seen.append(len(seeks) - before)
+        return seen
+
+    # first check has no "last" to compare; batches scored -> no seek; then a stall
+    assert asyncio.run(checks([0, 3, 0, 0])) == [0, 0, 1, 1]
+    assert rt.metrics.stalls == 2
+    rt.metrics.positions[(tp.topic, 0)] = 119  # caught up: nothing waits
+    assert asyncio.run(checks([0])) == [0]
+    rt.metrics.positions[(tp.topic, 0)] = 99
+    rt._idle.clear()  # a batch in flight (e.g. waiting for the broker): not a stall
+    assert asyncio.run(checks([0])) == [0]
