@@ -4,7 +4,8 @@
 
 Generates a baseline portfolio once (cached under out/bench/), then replays it `--runs`
 times with online learning (as `streamer replay` does) and once frozen (scoring only),
-and splits the time per event into decode, state, features, score+policy, learning.
+and splits the time per event into decode, state, features, model, policy, the rest
+of scoring (labels, outputs) and learning.
 Prints the figures and writes out/bench/replay_core.json and .md.
 """
 
@@ -29,10 +30,18 @@ from streamer.update import apply
 
 OUT = Path(__file__).resolve().parent.parent / "out" / "bench"  # generated input (large)
 RESULTS = Path(__file__).resolve().parent / "results"
+STAGES = ("decode_us", "state_us", "features_us", "model_us", "policy_us", "other_us",
+          "learning_us")
 
 
-def stage_split(path: Path, limit: int = 300_000) -> dict[str, float]:
-    """Microseconds per event of each stage, measured stage by stage on the same lines."""
+def stage_split(path: Path, engine: Engine, limit: int = 300_000,
+                scored: int = 50_000) -> dict[str, float]:
+    """Microseconds per event of each stage, measured stage by stage on the same lines.
+
+    Model and policy use `engine`'s trained models on the first `scored` borrower events
+    (their feature dicts are kept in memory for it); every figure is per event of the
+    `limit` lines (macro readings included), as the throughput is.
+    """
     lines = []
     with open(path, "rb") as f:
         for i, line in enumerate(f):
@@ -57,9 +66,23 @@ def stage_split(path: Path, limit: int = 300_000) -> dict[str, float]:
     for e, ts in borrower:
         features.compute(states[e.borrower_id], ctx, ts)
     feats = time.perf_counter() - t
-    n = len(lines)
+    sample = [(features.compute(states[e.borrower_id], ctx, ts), ts) for e, ts in borrower[:scored]]
+    champion, early = engine.scorer, engine.early
+    t = time.perf_counter()
+    scores = [(champion.score(x), early.score(x) if early.ready else None) for x, _ in sample]
+    model = time.perf_counter() - t
+    policy, tier, since = engine.policy, "none", 0.0
+    t = time.perf_counter()
+    for (x, ts), (score, early_score) in zip(sample, scores):
+        decision = policy.decide(tier, since, score, int(x["dpd_now"] * 30), ts, True,
+                                 early_score)
+        if decision is not None:
+            tier, since = decision.tier, ts
+    decide = time.perf_counter() - t
+    n, share = len(lines), len(borrower) / len(lines)  # per event of the whole stream
     return {"decode_us": decode / n * 1e6, "state_us": state / n * 1e6,
-            "features_us": feats / n * 1e6, "events": n}
+            "features_us": feats / n * 1e6, "model_us": model / len(sample) * share * 1e6,
+            "policy_us": decide / len(sample) * share * 1e6, "events": n}
 
 
 def main() -> int:
@@ -78,10 +101,16 @@ def main() -> int:
         summary, engine, _ = replay(events)
         learning.append(summary.rate)
         print(summary.line(), flush=True)
-    frozen_engine = Engine()
+    # scoring only, with the models the last learning run ended with (trained, as in a worker)
+    frozen_engine = Engine(scorer=engine.scorer)
+    frozen_engine.early = engine.early
     frozen, _, _ = replay(events, learn=False, engine=frozen_engine)
     sizes = [len(s.dumps()) for s in engine.states.values()]
-    split = stage_split(events)
+    split = stage_split(events, engine)
+    # the rest of scoring (labels, outputs, bookkeeping) and learning, by difference
+    split["learning_us"] = 1e6 / statistics.median(learning) - 1e6 / frozen.rate
+    split["other_us"] = 1e6 / frozen.rate - sum(split[k] for k in (
+        "decode_us", "state_us", "features_us", "model_us", "policy_us"))
     result = {
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
                    f"python {platform.python_version()}",
@@ -105,8 +134,8 @@ def main() -> int:
           f"| {result['events_per_s_learning']['median']:,.0f} "
           f"({min(learning):,.0f}–{max(learning):,.0f}) |\n"
           f"| events/s scoring only (no learning) | {frozen.rate:,.0f} |\n"
-          f"| µs/event decode / state / features | {split['decode_us']:.1f} / "
-          f"{split['state_us']:.1f} / {split['features_us']:.1f} |\n"
+          f"| µs/event decode / state / features / model / policy / other / learning "
+          f"| {' / '.join(f'{split[k]:.1f}' for k in STAGES)} |\n"
           f"| serialized state per borrower (median, p95) "
           f"| {result['state_bytes_per_borrower']['median']:.0f} B, "
           f"{result['state_bytes_per_borrower']['p95']} B |\n")

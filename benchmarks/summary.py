@@ -82,8 +82,12 @@ def sections(replay: Any, worker: Any, latency: Any, recovery: Any, memory: Any)
                 "borrowers, one core)", "",
                 f"- with online learning: {spread(replay['events_per_s_learning'])} events/s",
                 f"- scoring only: {replay['events_per_s_scoring_only']:,.0f} events/s",
-                f"- µs per event: decode {us['decode_us']:.1f}, state {us['state_us']:.1f}, "
-                f"features {us['features_us']:.1f}"]
+                "- µs per event: " + ", ".join(
+                    f"{name} {us[key]:.1f}" for name, key in (
+                        ("decode", "decode_us"), ("state", "state_us"),
+                        ("features", "features_us"), ("model", "model_us"),
+                        ("policy", "policy_us"), ("labels, outputs and the rest", "other_us"),
+                        ("online learning", "learning_us")) if key in us)]
     if latency:
         out += ["", f"### Event-to-alert latency ({latency['workers']} worker, "
                 f"{latency['seconds']:.0f} s per run)", "",
