@@ -352,6 +352,7 @@ class Runtime:
         self._partitions: dict[str, list[int]] = {}  # topic -> its partitions (_produce)
         self._batches = 0  # batches scored (check_progress)
         self._seen_batches = -1
+        self._stalled: dict[str, tuple[int, int]] = {}  # check_progress: the last stall seen
 
     # -- score: one batch of borrower events ------------------------------------------
     async def score(self, batch: list[faust.EventT]) -> list[faust.EventT]:
@@ -622,8 +623,11 @@ class Runtime:
         behind = {f"{tp.topic}[{tp.partition}]": (positions.get((tp.topic, tp.partition), -1),
                                                    ends[tp] - 1)
                   for tp in tps if ends.get(tp, 0) - 1 > positions.get((tp.topic, tp.partition), -1)}
-        if not behind:
+        if not behind or behind == self._stalled:
+            # the same offsets after a seek: not a fetch that skipped records (e.g. the
+            # log ends in a transaction marker, never delivered); said once is enough
             return
+        self._stalled = behind
         self.metrics.stalls += 1
         part = lambda s: sorted(f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]"  # noqa: E731
                                 for tp in (s or ()) if tp.topic in inputs)
