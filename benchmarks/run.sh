@@ -30,4 +30,5 @@ $PY benchmarks/worker_throughput.py --embedded --borrowers $worker --runs $runs 
 $PY benchmarks/latency.py --bootstrap "$bootstrap" --runs $runs --rates 1000 2000 5000
 $PY benchmarks/recovery.py --bootstrap "$bootstrap" --borrowers $recovery --runs $runs
 $PY benchmarks/memory.py --sizes $memory
+$PY benchmarks/profile_worker.py --bootstrap "$bootstrap"
 $PY benchmarks/summary.py

@@ -125,6 +125,12 @@ def main() -> int:
     lines += sections(replay, worker, latency, recovery, memory)
     if embedded:
         lines += sections(None, embedded, None, None, None)
+    profile = load("profile")
+    if profile:
+        lines += ["", f"### Where one worker's CPU goes under a backlog (py-spy, "
+                  f"{profile['samples']:,} samples, `benchmarks/profile_worker.py`)", "",
+                  "| layer | share of samples |", "|---|---|"]
+        lines += [f"| {name} | {share:.1%} |" for name, share in profile["share"].items()]
     if missing:
         lines += ["", "Not run: " + ", ".join(missing)]
     text = "\n".join(lines) + "\n"
