@@ -80,8 +80,8 @@ log = logging.getLogger("streamer.app")
 
 CHAMPION = b"champion"  # key of the newest snapshot in risk.models
 RETRY_MAX_S = 30.0
-HOLE_ATTEMPTS, HOLE_ATTEMPT_S = 4, 20.0
-STALL_CHECK_S = 15.0  # Runtime.check_progress  # Runtime._read_range: a new consumer per attempt
+HOLE_ATTEMPTS, HOLE_ATTEMPT_S = 4, 20.0  # Runtime._read_range: a new consumer per attempt
+STALL_CHECK_S = 5.0  # Runtime.check_progress: a stall is seen 5-10 s after the last batch
 # Faust's RocksDB defaults are sized for a dedicated host: a 2 GiB block cache and up to
 # 3 x 64 MiB of memtables per partition's database. A worker's hot borrowers are in its
 # decoded cache already, and a miss reads through the OS page cache, so RocksDB gets
@@ -623,7 +623,7 @@ class Runtime:
         behind = {f"{tp.topic}[{tp.partition}]": (positions.get((tp.topic, tp.partition), -1),
                                                    ends[tp] - 1)
                   for tp in tps if ends.get(tp, 0) - 1 > positions.get((tp.topic, tp.partition), -1)}
-        if not behind or behind == self._stalled:
+        if not behind or behind == self._stalled or not self.ready():  # (a rebalance began)
             # the same offsets after a seek: not a fetch that skipped records (e.g. the
             # log ends in a transaction marker, never delivered); said once is enough
             return
@@ -637,8 +637,8 @@ class Runtime:
                     consumer.can_resume_flow.is_set(), consumer.suspend_flow.is_set(),
                     part(consumer._active_partitions), part(consumer._paused_partitions),
                     part(consumer._buffered_partitions),
-                    {f"{tp.partition}": o for tp, o in consumer._read_offset.items()
-                     if tp.topic in inputs})
+                    {f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]": o
+                     for tp, o in consumer._read_offset.items() if tp.topic in inputs})
         try:  # and what aiokafka (in Faust's consumer thread) believes
             kafka = consumer._thread._consumer
             assignment = kafka._subscription.subscription.assignment
