@@ -620,32 +620,33 @@ class Runtime:
         except Exception:  # noqa: BLE001 - a diagnostic must not stop the worker
             return
         positions = self.metrics.positions
-        behind = {f"{tp.topic}[{tp.partition}]": (positions.get((tp.topic, tp.partition), -1),
-                                                   ends[tp] - 1)
-                  for tp in tps if ends.get(tp, 0) - 1 > positions.get((tp.topic, tp.partition), -1)}
+        behind: dict[str, tuple[int, int]] = {}
+        for tp in tps:
+            done, last = positions.get((tp.topic, tp.partition), -1), ends.get(tp, 0) - 1
+            if last > done:
+                behind[f"{tp.topic}[{tp.partition}]"] = (done, last)
         if not behind or behind == self._stalled or not self.ready():  # (a rebalance began)
             # the same offsets after a seek: not a fetch that skipped records (e.g. the
             # log ends in a transaction marker, never delivered); said once is enough
             return
         self._stalled = behind
         self.metrics.stalls += 1
-        part = lambda s: sorted(f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]"  # noqa: E731
-                                for tp in (s or ()) if tp.topic in inputs)
+        short = lambda tp: f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]"  # noqa: E731
+        part = lambda s: sorted(short(tp) for tp in (s or ()) if tp.topic in inputs)  # noqa: E731
         log.warning("no batch for %.0f s with input waiting (processed, last offset): %s; "
                     "consumer: flow_active=%s can_resume=%s suspend_flow=%s active=%s paused=%s "
                     "buffered=%s read_offsets=%s", STALL_CHECK_S, behind, consumer.flow_active,
                     consumer.can_resume_flow.is_set(), consumer.suspend_flow.is_set(),
                     part(consumer._active_partitions), part(consumer._paused_partitions),
                     part(consumer._buffered_partitions),
-                    {f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]": o
-                     for tp, o in consumer._read_offset.items() if tp.topic in inputs})
+                    {short(tp): o for tp, o in consumer._read_offset.items()
+                     if tp.topic in inputs})
         try:  # and what aiokafka (in Faust's consumer thread) believes
             kafka = consumer._thread._consumer
             assignment = kafka._subscription.subscription.assignment
             log.warning("aiokafka: %s", {
-                f"{tp.topic.rsplit('.', 1)[-1]}[{tp.partition}]":
-                    (st.position if st.has_valid_position else "no position",
-                     "paused" if st.paused else "", "reset" if st.awaiting_reset else "")
+                short(tp): (st.position if st.has_valid_position else "no position",
+                            "paused" if st.paused else "", "reset" if st.awaiting_reset else "")
                 for tp in tps if (st := assignment.state_value(tp)) is not None})
         except Exception as exc:  # noqa: BLE001 - internals differ between versions
             log.warning("aiokafka state unavailable: %r", exc)
