@@ -657,6 +657,15 @@ class Runtime:
         # already is recognised by the borrowers' state.
         log.warning("seeking the input partitions back to the group's committed offsets")
         await consumer.perform_seek()
+        # aiokafka seeks only to a commit above 0: a lagging partition the group has not
+        # committed yet (e.g. just taken over from a killed worker) would stay where the
+        # dropped fetch left it, so it goes back to its start (auto_offset_reset=earliest)
+        uncommitted = [tp for tp in tps if f"{tp.topic}[{tp.partition}]" in behind
+                       and not consumer._read_offset.get(tp)]
+        if uncommitted:
+            starts = await consumer.earliest_offsets(*uncommitted)
+            for tp in uncommitted:
+                await consumer.seek(tp, starts[tp])
 
     def repair_acks(self) -> None:
         """Remove repeated offsets from Faust's per-partition lists of acked offsets.

@@ -460,15 +460,25 @@ def test_a_stalled_consumer_is_sent_back_to_the_commits_and_a_busy_one_is_not() 
 
     tp = TP(f"p.{GUARD_TOPIC}", 0)
     seeks: list[int] = []
+    committed: dict = {tp: 100}  # what perform_seek finds in the group
+    to_start: list[tuple] = []
 
     async def highwaters(*tps):
         return {tp: 120}
 
     async def perform_seek():
         seeks.append(1)
+        consumer._read_offset.update(committed)
+
+    async def earliest_offsets(*tps):
+        return {t: 7 for t in tps}
+
+    async def seek(partition, offset):
+        to_start.append((partition, offset))
 
     consumer = SimpleNamespace(
         assignment=lambda: {tp}, highwaters=highwaters, perform_seek=perform_seek,
+        earliest_offsets=earliest_offsets, seek=seek,
         flow_active=True, can_resume_flow=asyncio.Event(), suspend_flow=asyncio.Event(),
         _active_partitions={tp}, _paused_partitions=set(), _buffered_partitions=set(),
         _read_offset={tp: 100})
@@ -498,3 +508,11 @@ def test_a_stalled_consumer_is_sent_back_to_the_commits_and_a_busy_one_is_not() 
     rt.metrics.positions[(tp.topic, 0)] = 99
     rt._idle.clear()  # a batch in flight (e.g. waiting for the broker): not a stall
     assert asyncio.run(checks([0])) == [0]
+    assert to_start == []  # the commits were enough so far
+    # a partition the group never committed (taken over from a killed worker): back to
+    # its earliest offset, since aiokafka does not seek to a missing commit
+    rt._idle.set()
+    committed[tp] = None
+    rt.metrics.positions[(tp.topic, 0)] = 50
+    assert asyncio.run(checks([1, 0])) == [0, 1]
+    assert to_start == [(tp, 7)]
