@@ -63,6 +63,7 @@ import faust
 import mode
 import msgspec
 from faust.streams import _current_event  # the stream's "current event" (see acting_for)
+from mode.utils.tracebacks import format_task_stack
 
 from streamer import events as ev
 from streamer import topics as t
@@ -142,17 +143,28 @@ def create_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     app.on_partitions_revoked.connect(rt.on_partitions_revoked)
 
-    @app.timer(STALL_CHECK_S)
-    async def check_progress() -> None:
-        """Say so, with the consumer's state, when input waits and nothing moves."""
-        await rt.check_progress()
-
     @app.timer(1.0)
     async def repair_acks() -> None:
         """Keep Faust's commits moving after a rebalance (see Runtime.repair_acks)."""
         rt.repair_acks()
 
     return app
+
+
+class Watchdog(mode.Service):
+    """`Runtime.check_progress` every `STALL_CHECK_S` from the worker's start.
+
+    A service of the worker's own, not a Faust timer: Faust starts an app's timers once
+    its first recovery is done, and a recovery that receives nothing is one of the stalls.
+    """
+
+    def __init__(self, runtime: Runtime, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runtime = runtime
+
+    @mode.Service.timer(STALL_CHECK_S)
+    async def _check_progress(self) -> None:
+        await self.runtime.check_progress()
 
 
 def faust_settings(settings: Settings) -> dict[str, Any]:
@@ -353,6 +365,8 @@ class Runtime:
         self._batches = 0  # batches scored (check_progress)
         self._seen_batches = -1
         self._stalled: dict[str, tuple[int, int]] = {}  # check_progress: the last stall seen
+        self._recovered: dict[Any, int] | None = None  # check_recovery: offsets at the last check
+        self._recovery_stalled: dict[Any, int] | None = None  # ... and at the last seek
 
     # -- score: one batch of borrower events ------------------------------------------
     async def score(self, batch: list[faust.EventT]) -> list[faust.EventT]:
@@ -608,6 +622,10 @@ class Runtime:
         """
         batches, self._seen_batches = self._seen_batches, self._batches
         app = self.app
+        if app.tables.recovery.in_recovery:
+            await self.check_recovery()
+            return
+        self._recovered = self._recovery_stalled = None
         if batches != self._batches or not self._idle.is_set() or not self.ready():
             return
         consumer = app.consumer
@@ -641,15 +659,7 @@ class Runtime:
                     part(consumer._buffered_partitions),
                     {short(tp): o for tp, o in consumer._read_offset.items()
                      if tp.topic in inputs})
-        try:  # and what aiokafka (in Faust's consumer thread) believes
-            kafka = consumer._thread._consumer
-            assignment = kafka._subscription.subscription.assignment
-            log.warning("aiokafka: %s", {
-                short(tp): (st.position if st.has_valid_position else "no position",
-                            "paused" if st.paused else "", "reset" if st.awaiting_reset else "")
-                for tp in tps if (st := assignment.state_value(tp)) is not None})
-        except Exception as exc:  # noqa: BLE001 - internals differ between versions
-            log.warning("aiokafka state unavailable: %r", exc)
+        log_kafka_positions(consumer, tps, short)
         # Records the consumer fetched but never delivered (Faust drops a fetch whose
         # generation or flow changed while it was handed out) are behind its position,
         # and no later message reveals the hole when they were the partition's last.
@@ -666,6 +676,45 @@ class Runtime:
             starts = await consumer.earliest_offsets(*uncommitted)
             for tp in uncommitted:
                 await consumer.seek(tp, starts[tp])
+
+    async def check_recovery(self) -> None:
+        """Fetch again the changelogs that recovery waits for while nothing arrives.
+
+        Seen in CI after a hand-over with the memory store (recovery reads every changelog
+        partition from its start): recovery sought the changelogs, resumed the flow, and no
+        changelog event arrived for minutes (Faust: "No event received for active tp ...
+        since recovery start"); the worker never became ready. When no changelog offset
+        moved in a whole check interval, the log gets what recovery, Faust's consumer and
+        aiokafka believe, with the stacks of the fetch loop and of recovery's reader, and
+        the waiting partitions are sought back to where recovery stands (as Faust's own
+        seek does) and resumed: a record applied twice leaves the same table.
+        """
+        recovery = self.app.tables.recovery
+        read = {tp: o for tp, o in recovery.active_offsets.items() if o is not None}
+        waiting = {tp: (read.get(tp, -1), last) for tp, last in recovery.active_highwaters.items()
+                   if last is not None and last > read.get(tp, -1)}
+        seen, self._recovered = self._recovered, read
+        if not waiting or read != seen or read == self._recovery_stalled:
+            return  # done, moving, or sought from these very offsets already
+        self._recovery_stalled = read
+        self.metrics.stalls += 1
+        consumer = self.app.consumer
+        short = lambda tp: f"{tp.topic}[{tp.partition}]"  # noqa: E731
+        log.warning("recovery: no changelog event for %.0f s (read, last offset): %s; consumer: "
+                    "flow_active=%s suspend_flow=%s active=%s paused=%s read_offsets=%s",
+                    STALL_CHECK_S, {short(tp): v for tp, v in waiting.items()},
+                    consumer.flow_active, consumer.suspend_flow.is_set(),
+                    sorted(map(short, set(consumer._active_partitions or ()) & set(waiting))),
+                    sorted(map(short, set(consumer._paused_partitions) & set(waiting))),
+                    {short(tp): consumer._read_offset.get(tp) for tp in waiting})
+        log_kafka_positions(consumer, list(waiting), short)
+        for task in asyncio.all_tasks():
+            stack = format_task_stack(task)
+            if "_drain_messages" in stack or "_slurp_changelogs" in stack:
+                log.warning("recovery: task %s\n%s", task.get_name(), stack)
+        log.warning("recovery: seeking the waiting changelog partitions back to the offsets read")
+        await consumer.seek_wait({tp: max(o, 0) for tp, (o, _) in waiting.items()})
+        consumer.resume_partitions(list(waiting))
 
     def repair_acks(self) -> None:
         """Remove repeated offsets from Faust's per-partition lists of acked offsets.
@@ -865,6 +914,18 @@ class Runtime:
 
     def healthy(self) -> bool:
         return not self.app.should_stop
+
+
+def log_kafka_positions(consumer: Any, tps: list[Any], short: Any) -> None:
+    """Log what aiokafka, in Faust's consumer thread, believes of `tps` (diagnostics)."""
+    try:
+        assignment = consumer._thread._consumer._subscription.subscription.assignment
+        log.warning("aiokafka: %s", {
+            short(tp): (st.position if st.has_valid_position else "no position",
+                        "paused" if st.paused else "", "reset" if st.awaiting_reset else "")
+            for tp in tps if (st := assignment.state_value(tp)) is not None})
+    except Exception as exc:  # noqa: BLE001 - internals differ between versions
+        log.warning("aiokafka state unavailable: %r", exc)
 
 
 class Refetched:

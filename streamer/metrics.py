@@ -11,7 +11,7 @@ event type, outcome, tier, kind).
 | streamer_alerts_total | counter | tier, kind |
 | streamer_deadletters_total | counter | topic |
 | streamer_consumer_holes_total | counter | offsets the consumer skipped, read again (see app.py) |
-| streamer_stalls_total | counter | checks that found input waiting and no batch scored since the last (app.py) |
+| streamer_stalls_total | counter | checks that found input (or, in recovery, a changelog) waiting and nothing read since the last (app.py) |
 | streamer_snapshots_refused_total | counter | |
 | streamer_snapshots_loaded_total | counter | |
 | streamer_model_version | gauge | |
@@ -167,7 +167,8 @@ class _Collector:
                                   "Runs of offsets the consumer skipped, read again",
                                   value=m.holes)
         yield CounterMetricFamily("streamer_stalls",
-                                  "Checks that found input waiting and no batch scored since",
+                                  "Checks that found input or, in recovery, a changelog waiting and "
+                                  "nothing read since the last: sought again",
                                   value=m.stalls)
         yield CounterMetricFamily("streamer_training_examples",
                                   "Labeled examples learned by this worker's trainer",

@@ -107,7 +107,7 @@ def serve(settings: Settings) -> int:
     import faust
     import mode
 
-    from streamer.app import create_app
+    from streamer.app import Watchdog, create_app
     from streamer.metrics import Metrics, MetricsServer
 
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
@@ -125,7 +125,8 @@ def serve(settings: Settings) -> int:
         async def on_stop(self) -> None:
             await server.stop()
 
-    worker = faust.Worker(app, Probes(), loglevel=settings.log_level.upper(), quiet=True)
+    worker = faust.Worker(app, Probes(), Watchdog(runtime), loglevel=settings.log_level.upper(),
+                          quiet=True)
     # While the broker is away aiokafka logs the same connection errors and retry warnings
     # thousands of times a second (reliability scenario 4: 85,000 lines in a 20 s outage).
     repeats = _Repeats(every_s=5.0)

@@ -483,7 +483,8 @@ def test_a_stalled_consumer_is_sent_back_to_the_commits_and_a_busy_one_is_not() 
         _active_partitions={tp}, _paused_partitions=set(), _buffered_partitions=set(),
         _read_offset={tp: 100})
     app = SimpleNamespace(consumer_generation_id=1, consumer=consumer, rebalancing=False,
-                          should_stop=False)
+                          should_stop=False,
+                          tables=SimpleNamespace(recovery=SimpleNamespace(in_recovery=False)))
     rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
     rt.ready = lambda: True
     rt.metrics.positions[(tp.topic, 0)] = 99  # offsets 100..119 not processed
@@ -516,3 +517,84 @@ def test_a_stalled_consumer_is_sent_back_to_the_commits_and_a_busy_one_is_not() 
     rt.metrics.positions[(tp.topic, 0)] = 50
     assert asyncio.run(checks([1, 0])) == [0, 1]
     assert to_start == [(tp, 7)]
+
+
+def test_a_worker_whose_recovery_fetch_is_dropped_reads_the_changelog_again(
+        deploy: Callable[..., Deployment]) -> None:
+    """A real worker, the real broker, and the fault of Faust's seen in CI: the recovery's
+    first changelog fetch is handed out and dropped (tests/integration/faults). Without
+    `check_recovery` the worker waits for the changelog forever and never becomes ready."""
+    d = deploy(STREAMER_STORE="memory://", STREAMER_TRAINING="off")
+    w1 = d.start_worker("w1")
+    w1.wait_ready()
+    items = simulated("industry_downturn", 60, 120, 9)
+    opened = sum(1 for _, _, e in items if e["type"] == "account_opened")
+    produce_items(d.settings, items)
+    wait_processed(d, w1)
+    w1.wait(lambda: w1.value("streamer_portfolio_borrowers") == opened, "every open account")
+    assert w1.stop() == 0
+
+    # memory store: the new worker's recovery reads every changelog partition from 0
+    w2 = d.start_worker("w2", PYTHONPATH=str(Path(__file__).parent / "faults"))
+    w2.wait_ready()
+    log = w2.log_path.read_text()
+    assert "fault: dropped" in log and "recovery: seeking the waiting changelog" in log
+    assert w2.value("streamer_stalls_total") == 1
+    # the state is whole again: the dropped records were read after the seek
+    w2.wait(lambda: w2.value("streamer_portfolio_borrowers") == opened,
+            "every open account rebuilt from the changelog", 30)
+    assert w2.stop() == 0
+
+
+def test_a_recovery_that_receives_nothing_reads_its_changelogs_again() -> None:
+    """`check_recovery`: changelog partitions behind their last offset and no offset moved
+    since the last check -> sought back to where recovery stands and resumed, once per
+    stalled state; a recovery that moves, or is done, is left alone."""
+    from faust.types import TP
+
+    changelog = [TP("p-app-borrowers-changelog", n) for n in range(3)]
+    sought: list[dict] = []
+    resumed: list[set] = []
+
+    async def seek_wait(offsets):
+        sought.append(dict(offsets))
+
+    consumer = SimpleNamespace(
+        seek_wait=seek_wait, resume_partitions=lambda tps: resumed.append(set(tps)),
+        flow_active=True, suspend_flow=asyncio.Event(), _active_partitions=set(changelog),
+        _paused_partitions=set(), _read_offset={})
+    recovery = SimpleNamespace(in_recovery=True,
+                               active_offsets={changelog[0]: -1, changelog[1]: 40,
+                                               changelog[2]: 9},
+                               active_highwaters={changelog[0]: 36, changelog[1]: 74,
+                                                  changelog[2]: 9})  # [2] is read to its end
+    app = SimpleNamespace(consumer=consumer, tables=SimpleNamespace(recovery=recovery))
+    rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
+
+    async def checks(n: int) -> list[int]:
+        seen = []
+        for _ in range(n):
+            before = len(sought)
+            await rt.check_progress()
+            seen.append(len(sought) - before)
+        return seen
+
+    # the first check has nothing to compare with; then a stall, sought once
+    assert asyncio.run(checks(3)) == [0, 1, 0]
+    assert sought == [{changelog[0]: 0, changelog[1]: 40}]  # Faust re-reads the last one too
+    assert resumed == [{changelog[0], changelog[1]}]
+    assert rt.metrics.stalls == 1
+    recovery.active_offsets[changelog[0]] = 20  # events arrive: moving, no seek
+    assert asyncio.run(checks(1)) == [0]
+    assert asyncio.run(checks(1)) == [1]  # and stuck again at new offsets
+    assert sought[-1] == {changelog[0]: 20, changelog[1]: 40}
+    recovery.active_offsets.update({changelog[0]: 36, changelog[1]: 74})  # done
+    assert asyncio.run(checks(2)) == [0, 0]
+    # the next recovery (after a rebalance) may stall at the very offsets of an earlier one
+    recovery.in_recovery = False
+    app.rebalancing, app.should_stop = True, False
+    rt.ready = lambda: False
+    asyncio.run(checks(1))
+    recovery.in_recovery = True
+    recovery.active_offsets.update({changelog[0]: 20, changelog[1]: 40})
+    assert asyncio.run(checks(2)) == [0, 1]
