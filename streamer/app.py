@@ -83,6 +83,9 @@ CHAMPION = b"champion"  # key of the newest snapshot in risk.models
 RETRY_MAX_S = 30.0
 HOLE_ATTEMPTS, HOLE_ATTEMPT_S = 4, 20.0  # Runtime._read_range: a new consumer per attempt
 STALL_CHECK_S = 5.0  # Runtime.check_progress: a stall is seen 5-10 s after the last batch
+# Runtime.check_recovery: a recovery still standing this long after its changelogs were
+# sought again makes /healthz fail, so that the orchestrator restarts the worker
+RECOVERY_STUCK_S = 300.0
 # Faust's RocksDB defaults are sized for a dedicated host: a 2 GiB block cache and up to
 # 3 x 64 MiB of memtables per partition's database. A worker's hot borrowers are in its
 # decoded cache already, and a miss reads through the OS page cache, so RocksDB gets
@@ -367,6 +370,8 @@ class Runtime:
         self._stalled: dict[str, tuple[int, int]] = {}  # check_progress: the last stall seen
         self._recovered: dict[Any, int] | None = None  # check_recovery: offsets at the last check
         self._recovery_stalled: dict[Any, int] | None = None  # ... and at the last seek
+        self._recovery_sought_at = 0.0
+        self.stuck = False  # a recovery that did not move after its seek (healthy)
 
     # -- score: one batch of borrower events ------------------------------------------
     async def score(self, batch: list[faust.EventT]) -> list[faust.EventT]:
@@ -626,6 +631,7 @@ class Runtime:
             await self.check_recovery()
             return
         self._recovered = self._recovery_stalled = None
+        self.stuck = False
         if batches != self._batches or not self._idle.is_set() or not self.ready():
             return
         consumer = app.consumer
@@ -694,9 +700,18 @@ class Runtime:
         waiting = {tp: (read.get(tp, -1), last) for tp, last in recovery.active_highwaters.items()
                    if last is not None and last > read.get(tp, -1)}
         seen, self._recovered = self._recovered, read
-        if not waiting or read != seen or read == self._recovery_stalled:
-            return  # done, moving, or sought from these very offsets already
-        self._recovery_stalled = read
+        if not waiting or read != seen:
+            self.stuck = False
+            return  # done, or moving
+        if read == self._recovery_stalled:  # sought from these very offsets already
+            if (not self.stuck
+                    and time.monotonic() - self._recovery_sought_at > RECOVERY_STUCK_S):
+                self.stuck = True
+                log.error("recovery: no changelog event in the %.0f s since the seek; the "
+                          "worker reports itself unhealthy (/healthz) to be restarted",
+                          RECOVERY_STUCK_S)
+            return
+        self._recovery_stalled, self._recovery_sought_at = read, time.monotonic()
         self.metrics.stalls += 1
         consumer = self.app.consumer
         short = lambda tp: f"{tp.topic}[{tp.partition}]"  # noqa: E731
@@ -913,7 +928,7 @@ class Runtime:
                 and all(r.caught_up.is_set() for r in self.readers))
 
     def healthy(self) -> bool:
-        return not self.app.should_stop
+        return not self.app.should_stop and not self.stuck
 
 
 def log_kafka_positions(consumer: Any, tps: list[Any], short: Any) -> None:

@@ -39,8 +39,10 @@ The portfolio gauges cover the partitions this worker holds (streamer.portfolio 
 right across restarts and rebalances): sum them over workers. Context series are capped at
 `MAX_SCOPE_IDS` ids per scope; labels are codes of industries and regions, never borrowers.
 
-`/metrics` serves them; `/healthz` answers 200 while the worker runs and `/readyz` once
-its tables are recovered and it holds partitions (503 before).
+`/metrics` serves them; `/healthz` answers 200 while the worker runs (503 once a recovery
+has stood still for `RECOVERY_STUCK_S` after the worker sought its changelogs again: a
+restart is the way on) and `/readyz` once its tables are recovered and it holds partitions
+(503 before).
 """
 
 from __future__ import annotations

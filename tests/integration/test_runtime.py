@@ -546,11 +546,14 @@ def test_a_worker_whose_recovery_fetch_is_dropped_reads_the_changelog_again(
     assert w2.stop() == 0
 
 
-def test_a_recovery_that_receives_nothing_reads_its_changelogs_again() -> None:
+def test_a_recovery_that_receives_nothing_reads_its_changelogs_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """`check_recovery`: changelog partitions behind their last offset and no offset moved
     since the last check -> sought back to where recovery stands and resumed, once per
     stalled state; a recovery that moves, or is done, is left alone."""
     from faust.types import TP
+
+    import streamer.app as app_module
 
     changelog = [TP("p-app-borrowers-changelog", n) for n in range(3)]
     sought: list[dict] = []
@@ -568,7 +571,8 @@ def test_a_recovery_that_receives_nothing_reads_its_changelogs_again() -> None:
                                                changelog[2]: 9},
                                active_highwaters={changelog[0]: 36, changelog[1]: 74,
                                                   changelog[2]: 9})  # [2] is read to its end
-    app = SimpleNamespace(consumer=consumer, tables=SimpleNamespace(recovery=recovery))
+    app = SimpleNamespace(consumer=consumer, tables=SimpleNamespace(recovery=recovery),
+                          should_stop=False)
     rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
 
     async def checks(n: int) -> list[int]:
@@ -588,8 +592,12 @@ def test_a_recovery_that_receives_nothing_reads_its_changelogs_again() -> None:
     assert asyncio.run(checks(1)) == [0]
     assert asyncio.run(checks(1)) == [1]  # and stuck again at new offsets
     assert sought[-1] == {changelog[0]: 20, changelog[1]: 40}
+    # no help from the seek for RECOVERY_STUCK_S: /healthz fails (a restart), until it moves
+    assert rt.healthy()
+    monkeypatch.setattr(app_module, "RECOVERY_STUCK_S", 0.0)
+    assert asyncio.run(checks(1)) == [0] and not rt.healthy()
     recovery.active_offsets.update({changelog[0]: 36, changelog[1]: 74})  # done
-    assert asyncio.run(checks(2)) == [0, 0]
+    assert asyncio.run(checks(2)) == [0, 0] and rt.healthy()
     # the next recovery (after a rebalance) may stall at the very offsets of an earlier one
     recovery.in_recovery = False
     app.rebalancing, app.should_stop = True, False
