@@ -519,6 +519,29 @@ def test_a_stalled_consumer_is_sent_back_to_the_commits_and_a_busy_one_is_not() 
     assert to_start == [(tp, 7)]
 
 
+FAULTS = str(Path(__file__).parent / "faults")
+
+
+def test_a_fetch_the_flow_stopped_in_the_middle_of_is_fetched_again(
+        deploy: Callable[..., Deployment]) -> None:
+    """The flow stops (as in a rebalance) while Faust hands out a fetch: the records it did
+    not hand out are fetched again at once (`Consumer.getmany`), with no hole to read and
+    no stall to wait for."""
+    d = deploy(STREAMER_TRAINING="off")
+    w = d.start_worker("w", PYTHONPATH=FAULTS, STREAMER_TEST_FAULT="stop_flow_mid_fetch")
+    w.wait_ready()
+    items = simulated("baseline", 150, 60, 3)
+    produce_items(d.settings, items)
+    wait_processed(d, w)
+    log = w.log_path.read_text()
+    assert "fault: flow stopped after 5 of" in log, "the fault did not happen"
+    assert "fetched records not handed out" in log
+    assert w.value("streamer_consumer_holes_total") == 0
+    assert w.value("streamer_stalls_total") == 0
+    assert w.scored() == count_borrower_events(items)
+    assert w.stop() == 0
+
+
 def test_a_worker_whose_recovery_fetch_is_dropped_reads_the_changelog_again(
         deploy: Callable[..., Deployment]) -> None:
     """A real worker, the real broker, and the fault of Faust's seen in CI: the recovery's
@@ -535,7 +558,7 @@ def test_a_worker_whose_recovery_fetch_is_dropped_reads_the_changelog_again(
     assert w1.stop() == 0
 
     # memory store: the new worker's recovery reads every changelog partition from 0
-    w2 = d.start_worker("w2", PYTHONPATH=str(Path(__file__).parent / "faults"))
+    w2 = d.start_worker("w2", PYTHONPATH=FAULTS, STREAMER_TEST_FAULT="drop_recovery_fetch")
     w2.wait_ready()
     log = w2.log_path.read_text()
     assert "fault: dropped" in log and "recovery: seeking the waiting changelog" in log

@@ -243,3 +243,106 @@ def test_the_worker_app_has_this_consumer() -> None:
 
     app = create_app(Settings.from_env({}))
     assert type(app.transport) is Transport and type(app.consumer) is Consumer
+
+
+# -- getmany: what a fetch did not hand out is fetched again ----------------------------------
+class FakeKafka:
+    """aiokafka as `getmany` and its seek-back see it: one fetch, positions, seeks."""
+
+    def __init__(self, records: dict, positions: dict) -> None:
+        self.records, self.positions, self.seeks = records, positions, []
+        self.revoked: set = set()
+        self.assignment = self  # (subscription.assignment)
+        self._subscription = type("S", (), {"subscription": self})()
+
+    def state_value(self, tp: TP) -> Any:
+        if tp not in self.positions or tp in self.revoked:
+            return None
+        return type("St", (), {"position": self.positions[tp], "has_valid_position": True})()
+
+    def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append((tp, offset))
+        self.positions[tp] = offset
+
+
+def fetch_of(tp: TP, offsets: range) -> list:
+    from aiokafka.structs import ConsumerRecord
+    return [ConsumerRecord(tp.topic, tp.partition, o, 0, 0, None, b"v", None, 0, 1, ())
+            for o in offsets]
+
+
+async def hand_out(kafka: FakeKafka, stop_after: int | None, *,
+                   meanwhile: Any = None) -> tuple[Consumer, list[tuple[int, int]]]:
+    """One `getmany` over kafka's fetch. The flow stops (as a rebalance stops it) after
+    `stop_after` messages handed out, 0: while the fetch is in flight, and then
+    `meanwhile(kafka)` runs as Faust's seek back to the commits."""
+    app = faust.App("test-getmany", broker="kafka://127.0.0.1:1")
+    install(app)
+    consumer = app.consumer
+
+    async def call_thread(fun: Any, *args: Any) -> Any:
+        return await fun(*args)
+
+    async def getmany(active: Any, timeout: float) -> dict:
+        for tp, records in kafka.records.items():  # handed out: past the whole fetch
+            kafka.positions[tp] = records[-1].offset + 1
+        if stop_after == 0:
+            consumer.stop_flow()
+        return kafka.records
+
+    async def perform_seek() -> None:
+        if meanwhile is not None:
+            meanwhile(kafka)
+
+    consumer._thread = type("T", (), dict(  # type: ignore[assignment]
+        _consumer=kafka, call_thread=staticmethod(call_thread), getmany=staticmethod(getmany),
+        assignment=staticmethod(lambda: set(kafka.positions)),
+        highwater=staticmethod(lambda tp: 100)))()
+    consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+    consumer._set_active_tps(set(kafka.positions))  # (what an assignment does)
+    consumer.resume_flow()
+    got = []
+    async for tp, message in consumer.getmany(timeout=0.1):
+        got.append((tp.partition, message.offset))
+        if len(got) == stop_after:
+            consumer.stop_flow()
+    return consumer, got
+
+
+TP1 = TP("t", 1)
+
+
+def test_records_a_stopped_flow_did_not_hand_out_are_sought_back_to() -> None:
+    kafka = FakeKafka({TP0: fetch_of(TP0, range(10, 15)), TP1: fetch_of(TP1, range(40, 43))},
+                      {TP0: 10, TP1: 40})
+    consumer, got = asyncio.run(hand_out(kafka, stop_after=2))
+    assert len(got) == 2  # Faust's getmany broke off once the flow stopped
+    last = {p: o for p, o in got}
+    # each partition goes back to its first record not handed out
+    expected = {tp: last[tp.partition] + 1 if tp.partition in last else records[0].offset
+                for tp, records in kafka.records.items()}
+    assert dict(kafka.seeks) == expected and consumer.refetched == 2
+    assert all(consumer._read_offset[tp] == o for tp, o in expected.items())
+
+
+def test_a_fetch_handed_out_whole_seeks_nothing() -> None:
+    kafka = FakeKafka({TP0: fetch_of(TP0, range(10, 15))}, {TP0: 10})
+    consumer, got = asyncio.run(hand_out(kafka, stop_after=None))
+    assert [o for _, o in got] == [10, 11, 12, 13, 14]
+    assert kafka.seeks == [] and consumer.refetched == 0
+
+
+def test_a_partition_sought_or_revoked_meanwhile_keeps_that_seek() -> None:
+    """The flow stops while the fetch is in flight: Faust drops all of it and seeks back to
+    the commits. A partition that seek moved keeps it, a revoked one is left alone, and one
+    it did not move (no commit: a changelog, a partition never committed) goes back."""
+    tp2 = TP("t", 2)
+    kafka = FakeKafka({TP0: fetch_of(TP0, range(10, 15)), TP1: fetch_of(TP1, range(0, 3)),
+                       tp2: fetch_of(tp2, range(0, 4))}, {TP0: 10, TP1: 0, tp2: 0})
+
+    def rebalance(k: FakeKafka) -> None:
+        k.positions[TP0] = 3  # the group's commit
+        k.revoked.add(TP1)
+
+    consumer, got = asyncio.run(hand_out(kafka, stop_after=0, meanwhile=rebalance))
+    assert got == [] and kafka.seeks == [(tp2, 0)] and consumer.refetched == 1
