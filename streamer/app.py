@@ -747,6 +747,34 @@ class Runtime:
         for offsets in list(acked.values()):
             if len(offsets) > 1 and len(set(offsets)) != len(offsets):
                 offsets[:] = sorted(set(offsets))
+        if not self.app.rebalancing:
+            self._fill_ack_heads(acked)
+
+    def _fill_ack_heads(self, acked: Any) -> None:
+        """Ack the offsets that hold a partition's commit back, when they are processed.
+
+        Faust commits nothing for a partition while offsets right after its last commit are
+        unacked and later ones are (`Consumer._new_offset`): a commit held for good when
+        those offsets were processed but not acked (events of the generation before a
+        rebalance, see `ackable`) and are not fetched again. Everything from the group's
+        commit up to this worker's newest processed offset was processed (`in_order` reads
+        any hole first), so such a head of the queue is acked here.
+        """
+        consumer = self.app.consumer
+        committed, index = consumer._committed_offset, consumer._acked_index
+        positions = self.metrics.positions
+        for tp, offsets in list(acked.items()):
+            start = committed.get(tp)
+            if not offsets or not start:
+                continue
+            head = min(offsets)
+            if head - start > 1 and head - 1 <= positions.get((tp.topic, tp.partition), -1):
+                missing = [o for o in range(start, head) if o not in index[tp]]
+                offsets.extend(missing)
+                offsets.sort()
+                index[tp].update(missing)
+                log.info("%s[%d]: commit held at %d by offsets %d..%d, processed and not "
+                         "acked; acked now", tp.topic, tp.partition, start, start, head - 1)
 
     def ackable(self, batch: list[faust.EventT]) -> list[faust.EventT]:
         """The events whose offsets may be committed: none while a rebalance runs.

@@ -398,11 +398,12 @@ def read_all(settings: Settings, topic: str, timeout: float = 30.0) -> list[Any]
     return asyncio.run(asyncio.wait_for(go(), timeout))
 
 
-def lag(settings: Settings, names: list[str]) -> int:
-    """Messages of `names` not yet committed by the workers' consumer group."""
+def lags(settings: Settings, names: list[str]) -> dict[str, str]:
+    """Partitions of `names` with messages the workers' consumer group has not committed:
+    "committed/end offset" by partition."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    async def go() -> int:
+    async def go() -> dict[str, str]:
         admin = AIOKafkaAdminClient(**topics.client_options(settings))
         consumer = AIOKafkaConsumer(**topics.client_options(settings))
         await admin.start()
@@ -411,8 +412,9 @@ def lag(settings: Settings, names: list[str]) -> int:
             committed = await admin.list_consumer_group_offsets(settings.app_id)
             tps = await partitions(settings, names)
             ends = await consumer.end_offsets(tps)
-            return sum(end - (committed[tp].offset if tp in committed else 0)
-                       for tp, end in ends.items())
+            done = {tp: committed[tp].offset if tp in committed else 0 for tp in ends}
+            return {f"{tp.topic}[{tp.partition}]": f"{done[tp]}/{end}"
+                    for tp, end in ends.items() if end > done[tp]}
         finally:
             await consumer.stop()
             await admin.close()
@@ -476,7 +478,12 @@ def wait_committed(d: Deployment, worker: WorkerProcess, timeout: float = PROCES
     """Until the group has committed every input message; returns the seconds it took."""
     names = [d.topic(n) for n in (*topics.INPUT_TOPICS, topics.MACRO_TOPIC)]
     t0 = time.monotonic()
-    worker.wait(lambda: lag(d.settings, names) == 0, "consumer-group lag 0", timeout)
+    try:
+        worker.wait(lambda: not lags(d.settings, names), "consumer-group lag 0", timeout)
+    except AssertionError as exc:  # say which partitions, and what the worker processed
+        seen = processed(worker)
+        raise AssertionError(f"committed/end offset of lagging partitions: "
+                             f"{lags(d.settings, names)}; processed: {seen}\n{exc}") from None
     return time.monotonic() - t0
 
 

@@ -394,6 +394,46 @@ def test_guard_nothing_is_acked_during_a_rebalance_or_from_an_older_generation()
     assert rt.ackable(batch) == []
 
 
+def test_a_commit_held_by_processed_unacked_offsets_moves_on() -> None:
+    """Faust's own `_new_offset` commits nothing while offsets after the last commit are
+    unacked; `repair_acks` acks them once the worker has processed past them."""
+    from collections import defaultdict
+
+    from faust.transport.consumer import Consumer as FaustConsumer
+    from faust.types import TP
+    from intervaltree import IntervalTree
+
+    tp = TP(f"p.{GUARD_TOPIC}", 0)
+    consumer = SimpleNamespace(_acked=defaultdict(list), _acked_index=defaultdict(set),
+                               _committed_offset=defaultdict(lambda: None),
+                               _gap=defaultdict(IntervalTree))
+    new_offset = lambda: FaustConsumer._new_offset(consumer, tp)  # noqa: E731
+    app = SimpleNamespace(consumer=consumer, rebalancing=False)
+    rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
+
+    def acked_after(commit: int, offsets: list[int], processed: int) -> list[int]:
+        consumer._committed_offset[tp] = commit
+        consumer._acked[tp] = list(offsets)
+        consumer._acked_index[tp] = set(offsets)
+        rt.metrics.positions[(tp.topic, 0)] = processed
+        rt.repair_acks()
+        return consumer._acked[tp]
+
+    # 100..104 processed in the generation before (not acked), 105..107 acked since
+    assert acked_after(100, [105, 106, 107], processed=107) == list(range(100, 108))
+    assert consumer._acked_index[tp] == set(range(100, 108))
+    assert new_offset() == 108  # the commit moves on
+    # without the repair Faust holds the commit
+    consumer._committed_offset[tp] = 100
+    consumer._acked[tp] = [105, 106, 107]
+    assert new_offset() is None
+    # offsets not processed yet (fetched again, in flight) are not acked for them
+    assert acked_after(100, [105, 106], processed=103) == [105, 106]
+    # nor during a rebalance, when Faust's bookkeeping starts afresh
+    app.rebalancing = True
+    assert acked_after(100, [105], processed=107) == [105]
+
+
 class FakeTable(dict):
     @property
     def data(self):
