@@ -25,6 +25,7 @@ else
 fi
 
 $PY benchmarks/replay_core.py --borrowers $replay --runs $runs
+$PY benchmarks/consumer_overhead.py
 $PY benchmarks/worker_throughput.py --bootstrap "$bootstrap" --borrowers $worker --runs $runs
 $PY benchmarks/worker_throughput.py --embedded --borrowers $worker --runs $runs --workers 1
 $PY benchmarks/latency.py --bootstrap "$bootstrap" --runs $runs --rates 1000 2000 5000

@@ -271,11 +271,9 @@ def fetch_of(tp: TP, offsets: range) -> list:
             for o in offsets]
 
 
-async def hand_out(kafka: FakeKafka, stop_after: int | None, *,
-                   meanwhile: Any = None) -> tuple[Consumer, list[tuple[int, int]]]:
-    """One `getmany` over kafka's fetch. The flow stops (as a rebalance stops it) after
-    `stop_after` messages handed out, 0: while the fetch is in flight, and then
-    `meanwhile(kafka)` runs as Faust's seek back to the commits."""
+def fake_consumer(kafka: FakeKafka, stop_after: int | None = None,
+                  meanwhile: Any = None) -> Consumer:
+    """A worker app's consumer over `kafka` (see `hand_out`)."""
     app = faust.App("test-getmany", broker="kafka://127.0.0.1:1")
     install(app)
     consumer = app.consumer
@@ -301,6 +299,15 @@ async def hand_out(kafka: FakeKafka, stop_after: int | None, *,
     consumer.perform_seek = perform_seek  # type: ignore[method-assign]
     consumer._set_active_tps(set(kafka.positions))  # (what an assignment does)
     consumer.resume_flow()
+    return consumer
+
+
+async def hand_out(kafka: FakeKafka, stop_after: int | None, *,
+                   meanwhile: Any = None) -> tuple[Consumer, list[tuple[int, int]]]:
+    """One `getmany` over kafka's fetch. The flow stops (as a rebalance stops it) after
+    `stop_after` messages handed out, 0: while the fetch is in flight, and then
+    `meanwhile(kafka)` runs as Faust's seek back to the commits."""
+    consumer = fake_consumer(kafka, stop_after, meanwhile)
     got = []
     async for tp, message in consumer.getmany(timeout=0.1):
         got.append((tp.partition, message.offset))
