@@ -68,6 +68,7 @@ from mode.utils.tracebacks import format_task_stack
 from streamer import events as ev
 from streamer import topics as t
 from streamer.consumer import install as install_consumer
+from streamer.consumer import kafka_state
 from streamer.engine import Effects, Engine
 from streamer.metrics import Metrics
 from streamer.outputs import TrainingExample, encode
@@ -962,11 +963,10 @@ class Runtime:
 def log_kafka_positions(consumer: Any, tps: list[Any], short: Any) -> None:
     """Log what aiokafka, in Faust's consumer thread, believes of `tps` (diagnostics)."""
     try:
-        assignment = consumer._thread._consumer._subscription.subscription.assignment
         log.warning("aiokafka: %s", {
             short(tp): (st.position if st.has_valid_position else "no position",
                         "paused" if st.paused else "", "reset" if st.awaiting_reset else "")
-            for tp in tps if (st := assignment.state_value(tp)) is not None})
+            for tp in tps if (st := kafka_state(consumer, tp)) is not None})
     except Exception as exc:  # noqa: BLE001 - internals differ between versions
         log.warning("aiokafka state unavailable: %r", exc)
 

@@ -262,11 +262,17 @@ class Consumer(_aiokafka.Consumer):
                      self.drained, self.slow_path)
 
 
-def _position(consumer: Consumer, tp: Any) -> int | None:
-    """aiokafka's position of `tp` (None: not assigned, or no position yet)."""
+def kafka_state(consumer: Any, tp: Any) -> Any:
+    """aiokafka's state of `tp` in Faust's consumer thread (position, paused, reset), or
+    None when `tp` is not assigned."""
     subscription = consumer._thread._consumer._subscription.subscription
     assignment = subscription.assignment if subscription is not None else None
-    state = assignment.state_value(tp) if assignment is not None else None
+    return assignment.state_value(tp) if assignment is not None else None
+
+
+def _position(consumer: Consumer, tp: Any) -> int | None:
+    """aiokafka's position of `tp` (None: not assigned, or no position yet)."""
+    state = kafka_state(consumer, tp)
     return state.position if state is not None and state.has_valid_position else None
 
 
