@@ -1,4 +1,4 @@
-"""What streamer's `Consumer.getmany` adds per message to Faust's (`streamer/consumer.py`).
+"""What streamer's `Consumer.getmany` adds per message to Faust's (`streamer/faust015/consumer.py`).
 
 Both hand out the same fetch (20,000 records of two partitions, from the unit tests'
 aiokafka stand-in, so only the Python path is measured), alternating, 15 runs each.

@@ -8,7 +8,7 @@ process (resident set before and after, so nothing else of the worker is counted
 
 * ``memory``: the values as bytes in a dict (Faust's ``memory://`` store),
 * ``rocksdb``: the values in RocksDB through rocksdict, one database per partition, with
-  the options the worker gives Faust's RocksDB store (``streamer.app.ROCKSDB_OPTIONS``),
+  the options the worker gives Faust's RocksDB store (``streamer.runtime.app.ROCKSDB_OPTIONS``),
   plus the bytes on disk,
 * ``decoded``: decoded ``BorrowerState`` objects, the worker's in-memory cache of the
   borrowers in play (at most ``STREAMER_CACHE_BORROWERS`` of them).
@@ -51,8 +51,8 @@ def book_values(borrowers: int, seed: int = 7) -> list[bytes]:
     """Table values of every borrower of a replayed simulated year (the worker's layout)."""
     import msgspec
 
-    from streamer.app import _encode_value
-    from streamer.engine import Engine
+    from streamer.runtime.app import _encode_value
+    from streamer.core.engine import Engine
     from streamer.simulate import generate
 
     engine = Engine()
@@ -69,8 +69,8 @@ def measure(mode: str, n: int, values_path: Path, partitions: int) -> dict:
     # import what a mode needs before the baseline: only the state itself is counted
     from faust.stores.rocksdb import RocksDBOptions
 
-    from streamer.app import ROCKSDB_OPTIONS, _decode_value
-    from streamer.state import BorrowerState
+    from streamer.runtime.app import ROCKSDB_OPTIONS, _decode_value
+    from streamer.core.state import BorrowerState
 
     base = rss()
     result: dict = {"mode": mode, "borrowers": n}

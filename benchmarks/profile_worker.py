@@ -38,18 +38,18 @@ from streamer.simulate.kafka import produce  # noqa: E402
 
 # (layer, substrings of a frame): the first layer with a frame in the stack wins
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("training (trainer.py)", ("streamer/trainer.py",)),
-    ("engine: features", ("streamer/features.py",)),
-    ("engine: model scores", ("streamer/model.py", "river/")),
-    ("engine: decode and state update", ("streamer/events.py", "streamer/state.py",
-                                         "streamer/update.py")),
-    ("engine: policy, labels, outputs", ("streamer/engine.py", "streamer/policy.py",
-                                         "streamer/labels.py", "streamer/outputs.py")),
+    ("training (trainer.py)", ("streamer/core/trainer.py",)),
+    ("engine: features", ("streamer/core/features.py",)),
+    ("engine: model scores", ("streamer/core/model.py", "river/")),
+    ("engine: decode and state update", ("streamer/core/events.py", "streamer/core/state.py",
+                                         "streamer/core/update.py")),
+    ("engine: policy, labels, outputs", ("streamer/core/engine.py", "streamer/core/policy.py",
+                                         "streamer/core/labels.py", "streamer/core/outputs.py")),
     ("outputs and state to Kafka (Runtime._produce)", ("_produce", "_persist", "_send_batch")),
-    ("runtime: batches, holes, acks, metrics", ("streamer/app.py", "streamer/metrics.py")),
+    ("runtime: batches, holes, acks, metrics", ("streamer/runtime/app.py", "streamer/runtime/metrics.py")),
     ("Faust consumer thread (aiokafka fetch)", ("_fetch_records", "ServiceThread")),
     ("aiokafka (producer, connections)", ("aiokafka/",)),
-    ("Faust/mode: fetch loop, conductor, streams", ("faust/", "mode/", "streamer/consumer.py")),
+    ("Faust/mode: fetch loop, conductor, streams", ("faust/", "mode/", "streamer/faust015/consumer.py")),
 )
 
 

@@ -45,7 +45,7 @@ from worker_throughput import (  # noqa: E402
     REPO, bench_env, broker, machine, spawn_worker, stop_kafka, stop_workers)
 
 from streamer import topics  # noqa: E402
-from streamer.app import _encode_value  # noqa: E402
+from streamer.runtime.app import _encode_value  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
 

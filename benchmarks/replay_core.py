@@ -20,13 +20,13 @@ import sys
 import time
 from pathlib import Path
 
-from streamer import events as ev
-from streamer import features
-from streamer.context import Context
-from streamer.engine import Engine
+from streamer.core import events as ev
+from streamer.core import features
+from streamer.core.context import Context
+from streamer.core.engine import Engine
 from streamer.replay import replay
-from streamer.state import BorrowerState
-from streamer.update import apply
+from streamer.core.state import BorrowerState
+from streamer.core.update import apply
 
 OUT = Path(__file__).resolve().parent.parent / "out" / "bench"  # generated input (large)
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -236,7 +236,7 @@ DRAIN_LINE = re.compile(r"drain loop ends: (\d+) messages so far, (\d+) through 
 
 def drain_counts(logs: list[Path]) -> dict:
     """Messages the workers' consumers delivered, and how many took Faust's slow path
-    (streamer/consumer.py logs them at INFO: --worker-log-level info)."""
+    (streamer/faust015/consumer.py logs them at INFO: --worker-log-level info)."""
     drained = slow = 0
     found = False
     for path in logs:
@@ -277,7 +277,7 @@ def main() -> int:
     kafka_env, embedded = None, None
     bootstrap = args.bootstrap
     if args.embedded:
-        from streamer.embedded import EmbeddedBroker
+        from streamer.runtime.embedded import EmbeddedBroker
 
         embedded = EmbeddedBroker().start()
         bootstrap = embedded.bootstrap

@@ -15,10 +15,10 @@ from typing import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("streamer.replay", "run the engine over a JSONL file of contract-v1 events"),
     "simulate": ("streamer.simulate.command", "generate a synthetic portfolio (JSONL or Kafka)"),
-    "evaluate": ("streamer.evaluate", "early-warning quality figures from replay's outputs"),
-    "topics": ("streamer.topics", "create the topics of topics/topics.yaml on a Kafka cluster"),
-    "worker": ("streamer.worker", "run a Faust worker: the production entry point"),
-    "demo": ("streamer.demo", "one-command demo: embedded broker, simulator, worker, alerts"),
+    "evaluate": ("streamer.evaluation.command", "early-warning quality figures from replay's outputs"),
+    "topics": ("streamer.runtime.topics", "create the topics of topics/topics.yaml on a Kafka cluster"),
+    "worker": ("streamer.runtime.worker", "run a Faust worker: the production entry point"),
+    "demo": ("streamer.runtime.demo", "one-command demo: embedded broker, simulator, worker, alerts"),
 }
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import msgspec
 import yaml
 
-from streamer.events import INPUT_TYPES
-from streamer.outputs import OUTPUT_TYPES
+from streamer.core.events import INPUT_TYPES
+from streamer.core.outputs import OUTPUT_TYPES
 
 TOPICS_DIR = Path(__file__).resolve().parent.parent / "topics"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from streamer.engine import Engine
-from streamer.outputs import encode
+from streamer.core.engine import Engine
+from streamer.core.outputs import encode
 from streamer.settings import Settings
-from streamer.trainer import QUALITY_WINDOW, Trainer
+from streamer.core.trainer import QUALITY_WINDOW, Trainer
 
 PROGRESS_EVERY = 200_000  # lines
 MAX_REPORTED = 20  # invalid lines printed one by one; the rest are counted

@@ -29,7 +29,7 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_TIER_EARLY_HIGH | 0.11 | early-warning score (P(30+ DPD within 90 days)) at which a borrower is raised to `high` (see README: the trade-off) |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
-| STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/consumer.py`); `off`: Faust's own fetch loop |
+| STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/faust015/consumer.py`); `off`: Faust's own fetch loop |
 | STREAMER_TRAINING | on | `on`: this worker group runs the trainer on risk.training; `off`: scores with the newest snapshot on risk.models and never learns (frozen) |
 | STREAMER_BATCH_MAX | 1000 | most events a worker processes before it waits for their outputs to be acknowledged |
 | STREAMER_BATCH_WAIT_S | 0.05 | longest wait for a batch to fill: the added alert latency when traffic is light |
@@ -44,7 +44,7 @@ import os
 from dataclasses import dataclass, fields
 from typing import Mapping
 
-from streamer.policy import PolicyConfig
+from streamer.core.policy import PolicyConfig
 
 
 class SettingsError(ValueError):
@@ -168,7 +168,7 @@ class Settings:
                     "STREAMER_PROFILE=production needs STREAMER_MODEL_KEY of 32+ characters")
 
     def policy(self) -> PolicyConfig:
-        from streamer.policy import Policy
+        from streamer.core.policy import Policy
 
         config = PolicyConfig(watch=self.tier_watch, high=self.tier_high,
                               critical=self.tier_critical, early_high=self.tier_early_high,

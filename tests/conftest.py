@@ -71,7 +71,7 @@ from tests.integration.conftest import (  # noqa: E402
 from streamer.replay import replay  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
-from streamer.trainer import Trainer  # noqa: E402
+from streamer.core.trainer import Trainer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The parts of `streamer evaluate` (the entry point is `streamer/evaluate.py`).
+"""The parts of `streamer evaluate` (the entry point is `streamer/evaluation/command.py`).
 
 - `inputs`   reads the JSONL files line by line into numpy arrays (event time as
              seconds and days since 1970-01-01, UTC);

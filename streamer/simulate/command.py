@@ -108,7 +108,7 @@ def produce_to_kafka(args: argparse.Namespace) -> int:
     import asyncio
 
     from streamer.settings import Settings
-    from streamer.topics import client_options
+    from streamer.runtime.topics import client_options
 
     from .kafka import produce
 

@@ -8,7 +8,7 @@
 * :class:`Deployment` / :class:`WorkerProcess` and the Kafka helpers below: one test's
   topics and `streamer worker` processes, read back through their /metrics and topics
   (``deploy``, ``history`` and ``frozen_snapshot`` are fixtures of ``tests/conftest.py``).
-* ``embedded_broker`` (module): a fresh :class:`streamer.embedded.EmbeddedBroker`.
+* ``embedded_broker`` (module): a fresh :class:`streamer.runtime.embedded.EmbeddedBroker`.
 * ``make_topic``: creates uniquely named topics on a given broker, deletes them after.
 
 Every test in this folder is marked ``integration``.
@@ -39,8 +39,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer import topics
-from streamer.embedded import BrokerUnavailableError, EmbeddedBroker, wait_for_kafka  # noqa: F401
+from streamer.runtime import topics
+from streamer.runtime.embedded import BrokerUnavailableError, EmbeddedBroker, wait_for_kafka  # noqa: F401
 from streamer.settings import Settings
 from streamer.simulate import generate
 from streamer.simulate.kafka import produce
@@ -509,7 +509,7 @@ def count_borrower_events(items: list[tuple[str, str, dict]]) -> int:
 
 
 def pickle_version(blob: bytes) -> int:
-    from streamer.model import load_snapshot
+    from streamer.core.model import load_snapshot
 
     return load_snapshot(blob, KEY)[0]
 

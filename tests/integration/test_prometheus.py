@@ -9,7 +9,7 @@ repository's scrape config and rules. Then, through Prometheus' HTTP API:
   full expression is empty while it does not fire);
 * promtool checks the config and the rules and runs the rules' unit tests.
 
-A metric renamed in `streamer/metrics.py`, or a typo in a query, fails here. Prometheus
+A metric renamed in `streamer/runtime/metrics.py`, or a typo in a query, fails here. Prometheus
 is installed with apt-get when missing (root); when it cannot be, the tests fail.
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamer import topics
+from streamer.runtime import topics
 from tests.integration.conftest import (
     Deployment,
     WorkerProcess,

@@ -25,7 +25,7 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streamer import topics
+from streamer.runtime import topics
 from streamer.replay import replay
 from streamer.settings import Settings
 from tests.integration.conftest import (
@@ -245,7 +245,7 @@ def test_forged_and_unsigned_snapshots_are_refused_and_counted(
         w.wait(lambda w=w: w.value("streamer_model_version") == version, f"model v{version}",
                READY_S)
 
-    from streamer.model import MAGIC, sign
+    from streamer.core.model import MAGIC, sign
 
     payload = good[len(MAGIC) + 32:]
     evil = pickle.dumps({"version": version + 100, "model": None})
@@ -315,9 +315,9 @@ def test_training_publishes_snapshots_that_every_worker_loads(
 # (partition order, acks across rebalances, the offsets stored with a borrower's state)
 from types import SimpleNamespace  # noqa: E402
 
-from streamer.app import BorrowerStates, Runtime  # noqa: E402
-from streamer.metrics import Metrics  # noqa: E402
-from streamer.state import BorrowerState  # noqa: E402
+from streamer.runtime.app import BorrowerStates, Runtime  # noqa: E402
+from streamer.runtime.metrics import Metrics  # noqa: E402
+from streamer.core.state import BorrowerState  # noqa: E402
 
 GUARD_TOPIC = "credit.repayments"
 
@@ -382,7 +382,7 @@ def test_guard_a_new_generation_starts_from_the_commit_again() -> None:
 
 
 def test_guard_nothing_is_acked_during_a_rebalance_or_from_an_older_generation() -> None:
-    from streamer.app import Refetched
+    from streamer.runtime.app import Refetched
 
     rt = guarded_runtime({})
     record = SimpleNamespace(topic=GUARD_TOPIC, partition=0, offset=0, key=b"b1", value=b"{}",
@@ -461,7 +461,7 @@ def test_a_hole_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
     """`_read_range` on a real broker: the records asked for, in order; a range that
     never fills (past the log's end) ends in an error after HOLE_ATTEMPTS attempts, each
     with a consumer of its own, instead of stalling the agent."""
-    import streamer.app as app_module
+    import streamer.runtime.app as app_module
 
     topic = make_topic(kafka_bootstrap, partitions=2)
 
@@ -486,7 +486,7 @@ def test_a_hole_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
             if rt._reader is not None:
                 await rt._reader.stop()
 
-    caplog.set_level("INFO", logger="streamer.app")
+    caplog.set_level("INFO", logger="streamer.runtime.app")
     values, generations, reader_dropped = asyncio.run(go())
     assert values == list(range(5, 17)) and generations == 1
     failures = [r for r in caplog.records if "failed (attempt" in r.getMessage()]
@@ -616,7 +616,7 @@ def test_a_recovery_that_receives_nothing_reads_its_changelogs_again(
     stalled state; a recovery that moves, or is done, is left alone."""
     from faust.types import TP
 
-    import streamer.app as app_module
+    import streamer.runtime.app as app_module
 
     changelog = [TP("p-app-borrowers-changelog", n) for n in range(3)]
     sought: list[dict] = []

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import msgspec
 
-from streamer import topics
+from streamer.runtime import topics
 from tests.integration.conftest import Deployment, read_all, simulated
 
 

@@ -12,9 +12,9 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streamer import topics
+from streamer.runtime import topics
 from streamer.contract import load_topics
-from streamer.embedded import EmbeddedBroker
+from streamer.runtime.embedded import EmbeddedBroker
 from streamer.settings import Settings
 from tests.integration.conftest import unique_name
 

@@ -41,10 +41,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamer import features, topics
+from streamer.core import features
+from streamer.runtime import topics
 from streamer.replay import replay
 from streamer.settings import Settings
-from streamer.state import BorrowerState
+from streamer.core.state import BorrowerState
 from tests.integration.conftest import (
     CONTEXT_FEATURES,
     PRODUCE_REST,
@@ -206,7 +207,7 @@ def dedupe(alerts: list[dict]) -> tuple[list[dict], int]:
 
 def changelog_states(d: Deployment) -> dict[str, BorrowerState]:
     """Each borrower's newest state on the `borrowers` changelog: what a worker restores."""
-    from streamer.app import _decode_value
+    from streamer.runtime.app import _decode_value
 
     name = topics.changelog(d.settings, topics.BORROWERS_TABLE)
     newest: dict[bytes, bytes] = {}

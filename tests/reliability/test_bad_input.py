@@ -28,7 +28,7 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaProducer
 
-from streamer import topics
+from streamer.runtime import topics
 from tests.integration.conftest import (
     Deployment,
     alerts_of,

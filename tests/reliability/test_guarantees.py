@@ -3,7 +3,7 @@
 The issue asked to run scenario 1 (kill -9 three times) with Faust's exactly_once and
 report what is seen, losing nothing. The runtime does not offer it: `streamer worker`
 sends its outputs in acknowledged batches (at least once) and every alert carries a
-stable alert_id for the downstream dedupe (see streamer/app.py and worker.py), so with
+stable alert_id for the downstream dedupe (see streamer/runtime/app.py and worker.py), so with
 exactly_once it refuses to start. What is tested here is that refusal: exit status 2
 and one line saying why and what to use instead -- before touching Kafka (the
 bootstrap address below has no broker).

@@ -7,7 +7,7 @@ validation error quotes), an oversized event. Pass: no canary appears in clear i
 worker's log, its /metrics, risk.deadletter (the base64 `raw` decoded, and `error`),
 risk.alerts, risk.scores, or the borrowers' changelog; and alerts equal the oracle's.
 
-What a downstream operator gets instead (the decision; streamer/privacy.py has the
+What a downstream operator gets instead (the decision; streamer/core/privacy.py has the
 rules): a dead letter keeps where the message came from (topic, partition, offset: the
 original is still there for the topic's retention, for whoever may read it), why it was
 refused (the error, digit runs masked), and the message's structure and identifiers
@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from streamer import topics
+from streamer.runtime import topics
 from tests.integration.conftest import (
     Deployment,
     alerts_of,

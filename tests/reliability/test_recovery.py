@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from streamer import topics
-from streamer.app import _decode_value
+from streamer.runtime import topics
+from streamer.runtime.app import _decode_value
 from tests.integration.conftest import (
     Deployment,
     WorkerProcess,

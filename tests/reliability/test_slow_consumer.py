@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from streamer import topics
+from streamer.runtime import topics
 from tests.integration.conftest import Deployment, wait_processed
 from tests.reliability.conftest import (
     RELIABILITY_ENV,
@@ -40,7 +40,7 @@ INJECT = f'''
 import time
 import zlib
 
-import streamer.engine as _engine
+import streamer.core.engine as _engine
 
 _process_raw = _engine.Engine.process_raw
 

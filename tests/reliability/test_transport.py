@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from streamer.model import MAGIC, sign
+from streamer.core.model import MAGIC, sign
 from tests.integration.conftest import (
     Deployment,
     KafkaBroker,

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from streamer import topics
+from streamer.runtime import topics
 from streamer.cli import main
 from streamer.settings import Settings
 
@@ -57,7 +57,7 @@ def test_client_options_for_sasl_ssl(tmp_path) -> None:
 
 
 def test_faust_settings_keep_private_endpoints_off() -> None:
-    from streamer.app import credentials, faust_settings
+    from streamer.runtime.app import credentials, faust_settings
 
     conf = faust_settings(Settings())
     assert conf["web_bind"] == "127.0.0.1" and conf["topic_allow_declare"] is False

@@ -1,4 +1,4 @@
-"""streamer.consumer: Faust's drain loop with a task-free path for callbacks that finish at once."""
+"""streamer.faust015.consumer: Faust's drain loop with a task-free path for callbacks that finish at once."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import mode
 import pytest
 from faust.types import TP
 
-from streamer.consumer import Consumer, Transport, _Resumed, install
+from streamer.faust015.consumer import Consumer, Transport, _Resumed, install
 
 TP0 = TP("t", 0)
 
@@ -238,7 +238,7 @@ def test_an_exception_in_the_callback_stops_the_loop() -> None:
 
 
 def test_the_worker_app_has_this_consumer() -> None:
-    from streamer.app import create_app
+    from streamer.runtime.app import create_app
     from streamer.settings import Settings
 
     app = create_app(Settings.from_env({}))

@@ -9,8 +9,8 @@ import jsonschema
 import msgspec
 import pytest
 
-from streamer import contract, events, outputs
-
+from streamer import contract
+from streamer.core import events, outputs
 TOPICS = Path(__file__).resolve().parents[2] / "topics"
 EXAMPLES = sorted((TOPICS / "examples").glob("*.json"))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 
-from streamer.engine import Engine
-from streamer.features import FEATURES
-from streamer.model import RiskModel, Scorer, sign
+from streamer.core.engine import Engine
+from streamer.core.features import FEATURES
+from streamer.core.model import RiskModel, Scorer, sign
 from streamer.settings import Settings
 from tests.conftest import event, opened, raw, ts_at
 
@@ -215,8 +215,8 @@ def test_early_label_marks_snapshots_that_saw_30_dpd_within_the_horizon():
 
 
 def test_states_written_before_the_early_target_read_the_same():
-    from streamer.labels import Labeler
-    from streamer.state import BorrowerState, Pending
+    from streamer.core.labels import Labeler
+    from streamer.core.state import BorrowerState, Pending
 
     s = BorrowerState.new()
     s.pending = [Pending(-1, 0.0, 0.1, 1, b""), Pending(1, 86_400.0, 0.2, 1, b"")]

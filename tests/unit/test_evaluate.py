@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamer import evaluate as ev
+from streamer.evaluation import command as ev
 from streamer.evaluation import metrics
 from streamer.evaluation.inputs import read_examples, read_span
 from streamer.evaluation.offline import offline_reference

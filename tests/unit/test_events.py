@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from streamer import events as ev
+from streamer.core import events as ev
 from tests.conftest import event, opened, raw
 
 

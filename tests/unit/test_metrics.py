@@ -6,11 +6,11 @@ import msgspec
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.engine import Engine
-from streamer.metrics import Metrics
-from streamer.portfolio import Portfolio
+from streamer.core.engine import Engine
+from streamer.runtime.metrics import Metrics
+from streamer.core.portfolio import Portfolio
 from streamer.simulate import generate
-from streamer.trainer import Trainer
+from streamer.core.trainer import Trainer
 
 KEY = b"k" * 32
 

@@ -8,12 +8,12 @@ import random
 import pytest
 from river.metrics import RollingROCAUC
 
-from streamer.model import (
+from streamer.core.model import (
     Calibrator, RiskModel, Scorer, SnapshotRefused, load_snapshot, make_challenger, sign,
 )
-from streamer.outputs import TrainingExample
-from streamer.policy import Policy, PolicyConfig, alert_id
-from streamer.trainer import Trainer
+from streamer.core.outputs import TrainingExample
+from streamer.core.policy import Policy, PolicyConfig, alert_id
+from streamer.core.trainer import Trainer
 
 KEY = b"test-key-" * 4
 

@@ -7,10 +7,10 @@ from collections import Counter
 import msgspec
 import pytest
 
-from streamer.engine import Engine
-from streamer.portfolio import BUCKETS, Portfolio, dpd_bucket, position
+from streamer.core.engine import Engine
+from streamer.core.portfolio import BUCKETS, Portfolio, dpd_bucket, position
 from streamer.simulate import generate
-from streamer.state import BorrowerState
+from streamer.core.state import BorrowerState
 
 N_PARTITIONS = 4
 

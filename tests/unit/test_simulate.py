@@ -195,7 +195,7 @@ def test_loan_events_tell_a_consistent_story():
 
 
 def test_events_decode_with_the_project_contract():
-    events_mod = pytest.importorskip("streamer.events")
+    events_mod = pytest.importorskip("streamer.core.events")
     events, _ = small_run()
     for _, _, ev in events:
         events_mod.decode(msgspec.json.encode(ev))

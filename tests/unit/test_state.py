@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 
-from streamer.events import decode
-from streamer.state import DAY, INCOME, LONG, SHORT, BorrowerState
-from streamer.update import apply
+from streamer.core.events import decode
+from streamer.core.state import DAY, INCOME, LONG, SHORT, BorrowerState
+from streamer.core.update import apply
 from tests.conftest import event, opened, raw
 
 

@@ -102,7 +102,7 @@ class Context:
 
     def set_portfolio(self, counts: dict[tuple[str, str], list[int]]) -> None:
         """Replace the counts with ones rebuilt from the borrowers held (after a rebalance:
-        see streamer.portfolio)."""
+        see streamer.core.portfolio)."""
         self._version += 1
         self.portfolio = {k: list(v) for k, v in counts.items()}
 

@@ -29,7 +29,7 @@ from aiokafka.partitioner import murmur2
 from streamer.contract import load_topics
 from streamer.settings import Settings
 
-# The worker's table (streamer/app.py); Faust names a changelog "<app id>-<table>-changelog".
+# The worker's table (streamer/runtime/app.py); Faust names a changelog "<app id>-<table>-changelog".
 BORROWERS_TABLE = "borrowers"
 
 INPUT_TOPICS = ("credit.accounts", "credit.repayments", "credit.transactions",

@@ -28,7 +28,7 @@ Usage::
     with EmbeddedBroker() as broker:      # port 0: a free port is picked
         run_app(bootstrap_servers=broker.bootstrap)
 
-``python -m streamer.embedded [PORT]`` runs one in the foreground until Ctrl-C.
+``python -m streamer.runtime.embedded [PORT]`` runs one in the foreground until Ctrl-C.
 """
 
 from __future__ import annotations

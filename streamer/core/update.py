@@ -1,6 +1,6 @@
 """How each contract-v1 event changes a borrower's state (pure, event time).
 
->>> from streamer.events import decode
+>>> from streamer.core.events import decode
 >>> s = BorrowerState.new()
 >>> apply(s, decode(b'{"event_id":"e1","type":"loan_drawn","borrower_id":"b1",'
 ...   b'"ts":"2026-01-05T10:00:00Z","v":1,"loan_id":"L1","principal":6000,'
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from streamer import events as ev
-from streamer.state import (
+from streamer.core import events as ev
+from streamer.core.state import (
     CATEGORY_CHANNEL, DAY, DRAWN, DRAWS, DUE, HARSH, INCOME, MISSED, PAID,
     PARTIAL, BorrowerState, Loan,
 )

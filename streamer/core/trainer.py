@@ -23,8 +23,8 @@ import math
 
 from river import drift, metrics, stats, utils
 
-from streamer.model import RiskModel, load_snapshot, make_challenger, sign
-from streamer.outputs import TrainingExample
+from streamer.core.model import RiskModel, load_snapshot, make_challenger, sign
+from streamer.core.outputs import TrainingExample
 
 QUALITY_WINDOW = 5000  # examples in the rolling quality figures
 # What a snapshot holds; bumped when that changes (2: the early-warning model), so that a

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .evaluation import metrics as m
-from .evaluation.inputs import (
+from . import metrics as m
+from .inputs import (
     check_file,
     day_of,
     day_str,
@@ -30,7 +30,7 @@ from .evaluation.inputs import (
     read_span,
     read_truth,
 )
-from .evaluation.plots import write_plots
+from .plots import write_plots
 
 __all__ = ["add_arguments", "run", "evaluate", "write_plots", "write_result", "format_summary"]
 
@@ -146,7 +146,7 @@ def evaluate(
 
     offline = None
     if examples_path is not None:
-        from .evaluation.offline import offline_reference
+        from .offline import offline_reference
 
         offline = offline_reference(read_examples(examples_path))
 

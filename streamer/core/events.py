@@ -11,7 +11,7 @@ The types below *are* the contract: `topics/schemas/*.json` is generated from th
 ...        b' "ts": "2026-03-01T08:00:00Z", "v": 1, "loan_id": "L1", "amount": -5}')
 Traceback (most recent call last):
 ...
-streamer.events.InvalidEvent: Expected `float` > 0.0 - at `$.amount`
+streamer.core.events.InvalidEvent: Expected `float` > 0.0 - at `$.amount`
 """
 
 from __future__ import annotations

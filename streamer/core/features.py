@@ -3,8 +3,8 @@
 Every feature is a bounded, unit-free number, so a linear model can weigh them and a
 reason such as ``days_since_income = 2.1`` (months) reads plainly on an alert.
 
->>> from streamer.context import Context
->>> from streamer.state import BorrowerState
+>>> from streamer.core.context import Context
+>>> from streamer.core.state import BorrowerState
 >>> x = compute(BorrowerState.new(), Context(), now=0.0)
 >>> len(x) == len(FEATURES), x["utilization"], x["coverage"]
 (True, 0.0, 1.0)
@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import struct
 
-from streamer.context import Context
-from streamer.state import (
+from streamer.core.context import Context
+from streamer.core.state import (
     CASH, DAY, DISCRETIONARY, DRAWN, DRAWS, DUE, ESSENTIAL, GAMBLING, HARSH, INCOME, MISSED,
     OTHER_IN, OTHER_LOANS, PAID, PARTIAL, TRANSFER_OUT, BorrowerState,
 )

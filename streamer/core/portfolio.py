@@ -15,7 +15,7 @@ the aggregates are kept **per partition** and follow the state the table holds:
 A borrower counts once its account is open (it has a segment), as in the context's
 delinquency counts. No Kafka in here: the runtime calls these methods.
 
->>> from streamer.state import BorrowerState, Loan
+>>> from streamer.core.state import BorrowerState, Loan
 >>> p = Portfolio()
 >>> s = BorrowerState.new()
 >>> s.segment, s.industry, s.region = "salaried", "retail", "R01"
@@ -38,8 +38,8 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from streamer.context import DELINQUENT_DPD
-from streamer.state import TIERS, BorrowerState
+from streamer.core.context import DELINQUENT_DPD
+from streamer.core.state import TIERS, BorrowerState
 
 BUCKETS = ("current", "1-29", "30-59", "60-89", "90+")
 _TIER_INDEX = {t: i for i, t in enumerate(TIERS)}

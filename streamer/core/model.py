@@ -21,7 +21,7 @@ True
 >>> load_snapshot(blob[:-1] + b"x", b"k" * 32)
 Traceback (most recent call last):
 ...
-streamer.model.SnapshotRefused: model snapshot signature does not match (tampered, or signed with another key)
+streamer.core.model.SnapshotRefused: model snapshot signature does not match (tampered, or signed with another key)
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@
 every message.)
 
 Each agent is a few lines; what they call lives in :class:`Runtime` below, and everything
-from "bytes" to "alert" lives in `streamer.engine` (no Kafka there).
+from "bytes" to "alert" lives in `streamer.core.engine` (no Kafka there).
 
 Guarantees, and how:
 
@@ -65,20 +65,20 @@ import msgspec
 from faust.streams import _current_event  # the stream's "current event" (see acting_for)
 from mode.utils.tracebacks import format_task_stack
 
-from streamer import events as ev
-from streamer import topics as t
-from streamer.consumer import install as install_consumer
-from streamer.consumer import kafka_state
-from streamer.engine import Effects, Engine
-from streamer.metrics import Metrics
-from streamer.outputs import TrainingExample, encode
-from streamer.portfolio import Portfolio, Rebuild
-from streamer.privacy import dead_letter
+from streamer.core import events as ev
+from streamer.runtime import topics as t
+from streamer.faust015.consumer import install as install_consumer
+from streamer.faust015.consumer import kafka_state
+from streamer.core.engine import Effects, Engine
+from streamer.runtime.metrics import Metrics
+from streamer.core.outputs import TrainingExample, encode
+from streamer.core.portfolio import Portfolio, Rebuild
+from streamer.core.privacy import dead_letter
 from streamer.settings import Settings
-from streamer.state import BorrowerState
-from streamer.trainer import Trainer
+from streamer.core.state import BorrowerState
+from streamer.core.trainer import Trainer
 
-log = logging.getLogger("streamer.app")
+log = logging.getLogger("streamer.runtime.app")
 
 CHAMPION = b"champion"  # key of the newest snapshot in risk.models
 RETRY_MAX_S = 30.0

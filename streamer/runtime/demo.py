@@ -34,7 +34,7 @@ from typing import Any
 
 import msgspec
 
-from streamer import topics
+from streamer.runtime import topics
 from streamer.settings import Settings
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streamer"
@@ -201,7 +201,7 @@ class Demo:
 
     # -- pieces ---------------------------------------------------------------------------
     def _start_broker(self) -> str:
-        from streamer.embedded import EmbeddedBroker
+        from streamer.runtime.embedded import EmbeddedBroker
 
         self.say(f"{self.elapsed()} starting the embedded broker (Tansu; not Apache Kafka: "
                  "fine for a demo)")
@@ -237,7 +237,7 @@ class Demo:
 
     def _starter_model(self, settings: Settings, start: dt.date) -> bytes:
         """A signed snapshot trained offline (replay of a simulated history), cached."""
-        from streamer.trainer import SNAPSHOT_FORMAT
+        from streamer.core.trainer import SNAPSHOT_FORMAT
 
         key = settings.model_key_bytes
         tag = hashlib.sha256(repr((sorted(STARTER.items()), key, SNAPSHOT_FORMAT)).encode()

@@ -35,8 +35,7 @@ def run(args: argparse.Namespace) -> int:
               "carries a stable alert_id for deduplication; use at_least_once", file=sys.stderr)
         return 2
     if not args.no_topic_check:
-        from streamer import topics
-
+        from streamer.runtime import topics
         refused = _ConnectionRefusals()
         logging.getLogger("aiokafka").addHandler(refused)
         try:
@@ -107,8 +106,8 @@ def serve(settings: Settings) -> int:
     import faust
     import mode
 
-    from streamer.app import Watchdog, create_app
-    from streamer.metrics import Metrics, MetricsServer
+    from streamer.runtime.app import Watchdog, create_app
+    from streamer.runtime.metrics import Metrics, MetricsServer
 
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     asyncio.set_event_loop(asyncio.new_event_loop())

@@ -27,7 +27,7 @@ from that mix scores the whole book too high, then too low as the negatives arri
 scores would not mean the same at two points in time. Released in snapshot order, the
 examples keep the book's own balance of outcomes at every moment.
 
->>> from streamer.state import BorrowerState
+>>> from streamer.core.state import BorrowerState
 >>> lab = Labeler(interval_days=7, horizon_days=90)
 >>> s = BorrowerState.new()
 >>> t, day = 1_767_225_600.0, 86_400.0   # 2026-01-01
@@ -56,8 +56,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from streamer.context import DELINQUENT_DPD  # 30: the early target's "serious delinquency"
-from streamer.state import DAY, BorrowerState, Pending
+from streamer.core.context import DELINQUENT_DPD  # 30: the early target's "serious delinquency"
+from streamer.core.state import DAY, BorrowerState, Pending
 
 DEFAULT_DPD = 90
 # Bits of Pending.label. DEFAULTED is 1 so that states written before the early target

@@ -36,7 +36,7 @@ until the next seek, and when they were a partition's last no later message show
 :meth:`Consumer.getmany` remembers each fetch and where aiokafka stood after it; what was
 not handed out is sought back to, in the consumer's thread, unless the partition was
 revoked or sought meanwhile (Faust's own seeks after a rebalance, recovery's) -- theirs
-stand. The worker's guards in `streamer/app.py` stay for what this does not cover.
+stand. The worker's guards in `streamer/runtime/app.py` stay for what this does not cover.
 
 Everything else is Faust 0.15.3's loop, line for line: read offsets, gaps,
 `commit_every`, a `sleep(0)` every 100 messages (now the loop's only regular yield),
@@ -63,7 +63,7 @@ from faust.transport import by_url
 from faust.transport import consumer as _faust_consumer
 from faust.transport.drivers import aiokafka as _aiokafka
 
-log = logging.getLogger("streamer.consumer")
+log = logging.getLogger("streamer.faust015.consumer")
 BUFFERED_FETCH_S = 0.1  # fetch timeout while a partition is paused for a full buffer
 _TAKEN = object()  # _Resumed: its first value was handed out
 

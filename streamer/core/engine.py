@@ -23,17 +23,17 @@ import time
 from collections import Counter
 from typing import MutableMapping
 
-from streamer import events as ev
-from streamer import features
-from streamer.context import DELINQUENT_DPD, Context
-from streamer.labels import Labeler
-from streamer.model import Scorer, SnapshotRefused, load_snapshot
-from streamer.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
-from streamer.policy import RANK, Decision, Policy, alert_id
-from streamer.privacy import dead_letter
+from streamer.core import events as ev
+from streamer.core import features
+from streamer.core.context import DELINQUENT_DPD, Context
+from streamer.core.labels import Labeler
+from streamer.core.model import Scorer, SnapshotRefused, load_snapshot
+from streamer.core.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
+from streamer.core.policy import RANK, Decision, Policy, alert_id
+from streamer.core.privacy import dead_letter
 from streamer.settings import Settings
-from streamer.state import BorrowerState
-from streamer.update import apply
+from streamer.core.state import BorrowerState
+from streamer.core.update import apply
 
 _UTC = dt.timezone.utc
 

@@ -51,8 +51,8 @@ from typing import Any, Literal, get_args, get_origin
 
 import msgspec
 
-from streamer import events as ev
-from streamer.outputs import DeadLetter
+from streamer.core import events as ev
+from streamer.core.outputs import DeadLetter
 
 MASK = "***"
 # Identifiers and codes an operator needs to route, dedupe and reprocess: kept as sent.

@@ -35,7 +35,7 @@ event type, outcome, tier, kind).
 | streamer_model_published_version | gauge | newest snapshot version the trainer published |
 | faust_* | | Faust's own sensor (consumer, producer, tables, rebalances; topic/partition labels) |
 
-The portfolio gauges cover the partitions this worker holds (streamer.portfolio keeps them
+The portfolio gauges cover the partitions this worker holds (streamer.core.portfolio keeps them
 right across restarts and rebalances): sum them over workers. Context series are capped at
 `MAX_SCOPE_IDS` ids per scope; labels are codes of industries and regions, never borrowers.
 
@@ -79,7 +79,7 @@ class Metrics:
         self.stalls = 0
         self.engine: Any = None
         self.assignment: Callable[[], dict[str, int]] = dict
-        self.portfolio: Any = None  # streamer.portfolio.Portfolio
+        self.portfolio: Any = None  # streamer.core.portfolio.Portfolio
         self.trainer: Callable[[], Any] = lambda: None
         self.actions: Counter[tuple[str, str]] = Counter()  # (tier, recommended action)
         self.latency = Histogram(
