@@ -1,7 +1,7 @@
 """What streamer's `Consumer.getmany` adds per message to Faust's (`streamer/faust015/consumer.py`).
 
 Both hand out the same fetch (20,000 records of two partitions, from the unit tests'
-aiokafka stand-in, so only the Python path is measured), alternating, 15 runs each.
+aiokafka stand-in `streamer.faust015.testing`, so only the Python path is measured), alternating, 15 runs each.
 
     .venv/bin/python benchmarks/consumer_overhead.py
 
@@ -13,18 +13,18 @@ from __future__ import annotations
 import asyncio
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
+from faust.transport import consumer as faust_consumer
+from faust.types import TP
+
+from streamer.faust015.testing import FakeKafka, fake_consumer, fetch_of
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from faust.transport import consumer as faust_consumer  # noqa: E402
-
-from tests.unit.test_consumer import TP0, TP1, FakeKafka, fake_consumer, fetch_of  # noqa: E402
 
 N, RUNS = 20_000, 15
+TP0, TP1 = TP("t", 0), TP("t", 1)
 OUT = ROOT / "benchmarks" / "results" / "consumer_overhead.json"
 
 

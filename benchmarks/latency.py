@@ -55,7 +55,7 @@ from worker_throughput import (  # noqa: E402
     REPO, bench_env, broker, cpu_seconds, end_offsets, machine, publish, scrape, spawn_worker,
     starter_model, stop_kafka, stop_workers)
 
-from streamer import topics  # noqa: E402
+from streamer.runtime import topics  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
 from streamer.simulate.kafka import Producer  # noqa: E402

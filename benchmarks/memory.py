@@ -1,7 +1,7 @@
 """Resident bytes per borrower of a worker's state, and changelog bytes per borrower.
 
 Real states first: a simulated book (baseline, one year) is replayed through the engine,
-and each borrower's table value is built as the worker builds it (`app._encode_value`:
+and each borrower's table value is built as the worker builds it (`states.encode_value`:
 per-topic offsets + `BorrowerState.dumps()`). Those values are then cloned under distinct
 borrower ids up to N, and each way a worker can hold them is measured in a fresh
 process (resident set before and after, so nothing else of the worker is counted):
@@ -51,7 +51,7 @@ def book_values(borrowers: int, seed: int = 7) -> list[bytes]:
     """Table values of every borrower of a replayed simulated year (the worker's layout)."""
     import msgspec
 
-    from streamer.runtime.app import _encode_value
+    from streamer.runtime.states import encode_value
     from streamer.core.engine import Engine
     from streamer.simulate import generate
 
@@ -59,7 +59,7 @@ def book_values(borrowers: int, seed: int = 7) -> list[bytes]:
     for _topic, _key, event in generate("baseline", borrowers, 365, seed, "2025-01-01").events():
         engine.process_raw(msgspec.json.encode(event))
     offsets = {0: 123_456_789, 1: 23_456_789, 2: 3_456_789, 3: 456_789}  # realistic widths
-    return [_encode_value((offsets, s.dumps())) for s in engine.states.values()]
+    return [encode_value((offsets, s.dumps())) for s in engine.states.values()]
 
 
 def measure(mode: str, n: int, values_path: Path, partitions: int) -> dict:
@@ -69,7 +69,8 @@ def measure(mode: str, n: int, values_path: Path, partitions: int) -> dict:
     # import what a mode needs before the baseline: only the state itself is counted
     from faust.stores.rocksdb import RocksDBOptions
 
-    from streamer.runtime.app import ROCKSDB_OPTIONS, _decode_value
+    from streamer.runtime.app import ROCKSDB_OPTIONS
+    from streamer.runtime.states import decode_value
     from streamer.core.state import BorrowerState
 
     base = rss()
@@ -80,7 +81,7 @@ def measure(mode: str, n: int, values_path: Path, partitions: int) -> dict:
         result["resident_bytes"] = rss() - base
         assert len(store) == n
     elif mode == "decoded":
-        states = {k: BorrowerState.loads(_decode_value(values[i % len(values)])[1])
+        states = {k: BorrowerState.loads(decode_value(values[i % len(values)])[1])
                   for i, k in enumerate(keys)}
         result["resident_bytes"] = rss() - base
         assert len(states) == n

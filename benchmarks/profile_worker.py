@@ -31,7 +31,7 @@ from worker_throughput import (  # noqa: E402
     REPO, bench_env, broker, end_offsets, machine, publish, scrape, spawn_worker,
     starter_model, stop_kafka, stop_workers)
 
-from streamer import topics  # noqa: E402
+from streamer.runtime import topics  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
 from streamer.simulate.kafka import produce  # noqa: E402
@@ -45,8 +45,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                                          "streamer/core/update.py")),
     ("engine: policy, labels, outputs", ("streamer/core/engine.py", "streamer/core/policy.py",
                                          "streamer/core/labels.py", "streamer/core/outputs.py")),
-    ("outputs and state to Kafka (Runtime._produce)", ("_produce", "_persist", "_send_batch")),
-    ("runtime: batches, holes, acks, metrics", ("streamer/runtime/app.py", "streamer/runtime/metrics.py")),
+    ("outputs and state to Kafka (BatchProducer.produce)", ("streamer/faust015/producer.py",
+                                                          "_persist (")),
+    ("runtime: batches, offsets, metrics", ("streamer/runtime/", "streamer/faust015/offsets.py")),
     ("Faust consumer thread (aiokafka fetch)", ("_fetch_records", "ServiceThread")),
     ("aiokafka (producer, connections)", ("aiokafka/",)),
     ("Faust/mode: fetch loop, conductor, streams", ("faust/", "mode/", "streamer/faust015/consumer.py")),

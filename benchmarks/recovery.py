@@ -3,7 +3,7 @@
 Realistic state values: a small simulated book (`--book` borrowers, a year, industry
 downturn) is replayed by the engine (`streamer.replay`, online learning as the workers do)
 and its borrowers' states are the templates. N table values are built from them exactly as
-the worker writes them (`app._encode_value((offsets, state.dumps()))`, key = the borrower id
+the worker writes them (`states.encode_value((offsets, state.dumps()))`, key = the borrower id
 in UTF-8, distinct ids `b0000000`...) and written straight to the changelog topic
 `<app_id>-borrowers-changelog`, each to the partition the worker would write it to: the
 worker writes a borrower's state to the partition of the borrower's event, which Kafka's
@@ -44,8 +44,8 @@ from latency import fmt, probe, spread  # noqa: E402
 from worker_throughput import (  # noqa: E402
     REPO, bench_env, broker, machine, spawn_worker, stop_kafka, stop_workers)
 
-from streamer import topics  # noqa: E402
-from streamer.runtime.app import _encode_value  # noqa: E402
+from streamer.runtime import topics  # noqa: E402
+from streamer.runtime.states import encode_value  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
 
@@ -93,7 +93,7 @@ async def write_changelog(settings: Settings, n: int, states: list[bytes]) -> di
             key = f"b{i:07d}".encode()
             # offsets of the borrower's last event per input topic (accounts, repayments,
             # transactions), of the size a busy book's offsets have
-            value = _encode_value(({0: i, 1: 60 * i + 7, 2: 90 * i + 11}, states[i % len(states)]))
+            value = encode_value(({0: i, 1: 60 * i + 7, 2: 90 * i + 11}, states[i % len(states)]))
             p = topics.default_partition(key, parts)
             payload += len(key) + len(value)
             if batches[p].append(key=key, value=value, timestamp=None) is None:

@@ -39,7 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from streamer import topics  # noqa: E402
+from streamer.runtime import topics  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
 from streamer.simulate.kafka import produce  # noqa: E402

@@ -19,6 +19,13 @@ from streamer.core.events import INPUT_TYPES
 from streamer.core.outputs import OUTPUT_TYPES
 
 TOPICS_DIR = Path(__file__).resolve().parent.parent / "topics"
+
+# The topics' names in topics.yaml (STREAMER_TOPIC_PREFIX is put before them on a cluster).
+INPUT_TOPICS = ("credit.accounts", "credit.repayments", "credit.transactions",
+                "collections.actions")
+MACRO_TOPIC = "macro.indicators"
+ALERTS, SCORES, DEADLETTER = "risk.alerts", "risk.scores", "risk.deadletter"
+TRAINING, MODELS = "risk.training", "risk.models"
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 

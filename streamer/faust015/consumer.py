@@ -36,7 +36,8 @@ until the next seek, and when they were a partition's last no later message show
 :meth:`Consumer.getmany` remembers each fetch and where aiokafka stood after it; what was
 not handed out is sought back to, in the consumer's thread, unless the partition was
 revoked or sought meanwhile (Faust's own seeks after a rebalance, recovery's) -- theirs
-stand. The worker's guards in `streamer/runtime/app.py` stay for what this does not cover.
+stand. The watchdog (`watchdog.py`) and the worker's own offsets (`offsets.py`) stay for
+what this does not cover.
 
 Everything else is Faust 0.15.3's loop, line for line: read offsets, gaps,
 `commit_every`, a `sleep(0)` every 100 messages (now the loop's only regular yield),
@@ -49,6 +50,18 @@ driver's `Transport.Consumer` class attribute, and the `app.transport` setter, w
 :func:`install` uses before anything creates the app's consumer.
 ``STREAMER_DRAIN_FAST_PATH=off`` runs Faust's own loop (for comparisons). The counts
 (messages, and those that took `wait_first`) are logged at INFO whenever the loop ends.
+
+Upstream: the tasks per message are by design (robinhood/faust#563, #718, #310); the
+dropped fetch is open (faust-streaming PRs #223, #234, #235, #253, reverted by #256;
+robinhood/faust#580, #583). Reproduced by tests/unit/test_consumer.py (the drain loop and
+the seek-back's decisions, with `testing.py`'s stand-ins) and
+tests/integration/test_runtime.py::test_a_fetch_the_flow_stopped_in_the_middle_of_is_fetched_again
+(a real worker, the flow stopped mid-fetch). The fast path can go when Faust's loop stops
+making tasks per message (measure with STREAMER_DRAIN_FAST_PATH=off), the seek-back when
+`getmany` seeks back to what it did not hand out.
+
+Also here, since they read the same internals: `commit` (the worker's own commits,
+`offsets.py`) and `describe` (what the guards log).
 """
 
 from __future__ import annotations
@@ -165,8 +178,7 @@ class Consumer(_aiokafka.Consumer):
         if done:
             self.refetched += len(done)
             log.info("fetched records not handed out (the flow or generation changed), "
-                     "sought back to: %s", {f"{tp.topic}[{tp.partition}]": o
-                                            for tp, o in done.items()})
+                     "sought back to: %s", _short(done))
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover
         # Faust 0.15.3's Consumer._drain_messages; the two changes are marked "streamer".
@@ -260,6 +272,67 @@ class Consumer(_aiokafka.Consumer):
             unset_flag(flag_consumer_fetching)
             log.info("drain loop ends: %d messages so far, %d through wait_first",
                      self.drained, self.slow_path)
+
+
+async def commit(consumer: Any, offsets: dict[Any, int]) -> bool:
+    """Commit `offsets` (topic-partition -> next offset to read) for the group, in the
+    consumer's thread; False (logged) when Kafka refuses, e.g. after a rebalance.
+
+    Faust's own commit path is not used (see `offsets.py`); a failed commit loses nothing
+    (the partitions' next owner reads from the last commit and recognises what was done),
+    so it is no reason to crash the worker, as Faust's `_commit` does.
+    """
+    from aiokafka.structs import OffsetAndMetadata, TopicPartition
+
+    assigned = consumer.assignment()
+    wanted = {TopicPartition(tp.topic, tp.partition): OffsetAndMetadata(offset, "")
+              for tp, offset in offsets.items() if tp in assigned}
+    if not wanted:
+        return False
+    thread = consumer._thread
+
+    async def go() -> None:
+        await thread._ensure_consumer().commit(wanted)
+
+    try:
+        await thread.call_thread(go)
+    except Exception as exc:  # noqa: BLE001 - at least once: the next commit, or the next owner
+        log.info("commit of %s refused: %r", _short(offsets), exc)
+        return False
+    return True
+
+
+def describe(consumer: Any, tps: list[Any]) -> str:
+    """What Faust's consumer and aiokafka believe of `tps` (for a guard's log line)."""
+    wanted = set(tps)
+
+    def part(tps: Any) -> list[str]:
+        return sorted(_label(tp) for tp in (tps or ()) if tp in wanted)
+
+    try:
+        kafka = {}
+        for tp in tps:
+            st = kafka_state(consumer, tp)
+            if st is not None:
+                kafka[_label(tp)] = (st.position if st.has_valid_position else "no position",
+                                     "paused" if st.paused else "",
+                                     "reset" if st.awaiting_reset else "")
+    except Exception as exc:  # noqa: BLE001 - a diagnostic must not stop the worker
+        kafka = {"unavailable": repr(exc)}
+    return (f"flow_active={consumer.flow_active} suspend_flow={consumer.suspend_flow.is_set()} "
+            f"active={part(consumer._active_partitions)} "
+            f"paused={part(consumer._paused_partitions)} "
+            f"buffered={part(consumer._buffered_partitions)} "
+            f"read_offsets={ {_label(tp): consumer._read_offset.get(tp) for tp in tps} } "
+            f"aiokafka={kafka}")
+
+
+def _label(tp: Any) -> str:
+    return f"{tp.topic}[{tp.partition}]"
+
+
+def _short(offsets: dict[Any, int]) -> dict[str, int]:
+    return {_label(tp): o for tp, o in offsets.items()}
 
 
 def kafka_state(consumer: Any, tp: Any) -> Any:

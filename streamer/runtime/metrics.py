@@ -10,8 +10,8 @@ event type, outcome, tier, kind).
 | streamer_events_total | counter | topic, type, outcome (ok, invalid, duplicate, late) |
 | streamer_alerts_total | counter | tier, kind |
 | streamer_deadletters_total | counter | topic |
-| streamer_consumer_holes_total | counter | offsets the consumer skipped, read again (see app.py) |
-| streamer_stalls_total | counter | checks that found input (or, in recovery, a changelog) waiting and nothing read since the last (app.py) |
+| streamer_consumer_holes_total | counter | runs of offsets the consumer skipped, read again (faust015/offsets.py) |
+| streamer_stalls_total | counter | checks that found input (or, in recovery, a changelog) waiting and nothing delivered since the last (faust015/watchdog.py) |
 | streamer_snapshots_refused_total | counter | |
 | streamer_snapshots_loaded_total | counter | |
 | streamer_model_version | gauge | |
@@ -52,6 +52,7 @@ import time
 from collections import Counter
 from typing import Any, Callable, Iterator
 
+import mode
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -66,21 +67,22 @@ MAX_SCOPE_IDS = 100  # context series per scope (industry, region)
 
 
 class Metrics:
-    """Everything a worker reports; `engine` is attached by the runtime."""
+    """Everything a worker reports. The counters are written where things happen; the
+    rest is read at scrape time from the sources given here: the pipeline (its engine,
+    trainer and snapshot count), the portfolio, the partitions held and the holes read."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, pipeline: Any, portfolio: Any = None,
+                 assignment: Callable[[], dict[str, int]] = dict,
+                 holes: Callable[[], int] = lambda: 0,
+                 registry: CollectorRegistry | None = None) -> None:
+        self.pipeline, self.portfolio = pipeline, portfolio
+        self.assignment, self.holes = assignment, holes
         self.registry = registry or CollectorRegistry()
         self.events: Counter[tuple[str, str, str]] = Counter()  # (topic, type, outcome)
         self.deadletters: Counter[str] = Counter()  # source topic
         self.positions: dict[tuple[str, int], int] = {}  # (topic, partition) -> offset
-        self.snapshots_loaded = 0
         self.training_examples = 0
-        self.holes = 0
         self.stalls = 0
-        self.engine: Any = None
-        self.assignment: Callable[[], dict[str, int]] = dict
-        self.portfolio: Any = None  # streamer.core.portfolio.Portfolio
-        self.trainer: Callable[[], Any] = lambda: None
         self.actions: Counter[tuple[str, str]] = Counter()  # (tier, recommended action)
         self.latency = Histogram(
             "streamer_processing_latency_seconds",
@@ -153,7 +155,7 @@ class _Collector:
         for topic, n in sorted(m.deadletters.items()):
             dead.add_metric([topic], n)
         yield dead
-        engine = m.engine
+        engine = m.pipeline.engine
         alerts = CounterMetricFamily("streamer_alerts", "Alerts emitted", labels=["tier", "kind"])
         if engine is not None:
             for (tier, kind), n in sorted(engine.alerts.items()):
@@ -164,10 +166,10 @@ class _Collector:
             value=engine.snapshots_refused if engine is not None else 0)
         yield CounterMetricFamily("streamer_snapshots_loaded",
                                   "Verified model snapshots newer than the one in use",
-                                  value=m.snapshots_loaded)
+                                  value=m.pipeline.snapshots_loaded)
         yield CounterMetricFamily("streamer_consumer_holes",
                                   "Runs of offsets the consumer skipped, read again",
-                                  value=m.holes)
+                                  value=m.holes())
         yield CounterMetricFamily("streamer_stalls",
                                   "Checks that found input or, in recovery, a changelog waiting and "
                                   "nothing read since the last: sought again",
@@ -206,7 +208,7 @@ class _Collector:
         yield from self._portfolio()
         if engine is not None:
             yield from _context(engine.context)
-        yield from _quality(m.trainer())
+        yield from _quality(m.pipeline.trainer)
 
     def _portfolio(self) -> Iterator[Metric]:
         book = self.m.portfolio
@@ -287,18 +289,19 @@ def _quality(trainer: Any) -> Iterator[Metric]:
                             value=trainer.version if trainer is not None else 0)
 
 
-class MetricsServer:
+class MetricsServer(mode.Service):
     """/metrics, /healthz and /readyz on one host:port (aiohttp, in the worker's loop)."""
 
     def __init__(self, metrics: Metrics, addr: str,
                  ready: Callable[[], bool] = lambda: True,
-                 healthy: Callable[[], bool] = lambda: True) -> None:
+                 healthy: Callable[[], bool] = lambda: True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         host, _, port = addr.rpartition(":")
         self.host, self.port = host.strip("[]"), int(port)
         self.metrics, self.ready, self.healthy = metrics, ready, healthy
         self._runner: Any = None
 
-    async def start(self) -> None:
+    async def on_start(self) -> None:
         from aiohttp import web
 
         async def metrics(_request: Any) -> Any:
@@ -319,7 +322,7 @@ class MetricsServer:
         await self._runner.setup()
         await web.TCPSite(self._runner, self.host, self.port).start()
 
-    async def stop(self) -> None:
+    async def on_stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

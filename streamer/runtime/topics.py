@@ -26,17 +26,20 @@ from typing import Any
 
 from aiokafka.partitioner import murmur2
 
-from streamer.contract import load_topics
+from streamer.contract import (  # noqa: F401 - the topics' names, for the runtime's modules
+    ALERTS,
+    DEADLETTER,
+    INPUT_TOPICS,
+    MACRO_TOPIC,
+    MODELS,
+    SCORES,
+    TRAINING,
+    load_topics,
+)
 from streamer.settings import Settings
 
 # The worker's table (streamer/runtime/app.py); Faust names a changelog "<app id>-<table>-changelog".
 BORROWERS_TABLE = "borrowers"
-
-INPUT_TOPICS = ("credit.accounts", "credit.repayments", "credit.transactions",
-                "collections.actions")
-MACRO_TOPIC = "macro.indicators"
-ALERTS, SCORES, DEADLETTER = "risk.alerts", "risk.scores", "risk.deadletter"
-TRAINING, MODELS = "risk.training", "risk.models"
 
 # A signed snapshot carries the trainer's rolling quality windows and the challenger tree:
 # about 1.6 MB after a year of examples, above Kafka's 1 MB default message size.

@@ -104,28 +104,13 @@ class _Repeats(logging.Filter):
 def serve(settings: Settings) -> int:
     """Run one worker in this process until it is stopped; returns the exit status."""
     import faust
-    import mode
 
-    from streamer.runtime.app import Watchdog, create_app
-    from streamer.runtime.metrics import Metrics, MetricsServer
+    from streamer.runtime.app import create_app, services
 
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    metrics = Metrics()
-    app = create_app(settings, metrics)
-    runtime = app.streamer
-    server = MetricsServer(metrics, settings.metrics_addr, ready=runtime.ready,
-                           healthy=runtime.healthy)
-
-    class Probes(mode.Service):
-        async def on_start(self) -> None:
-            await server.start()
-
-        async def on_stop(self) -> None:
-            await server.stop()
-
-    worker = faust.Worker(app, Probes(), Watchdog(runtime), loglevel=settings.log_level.upper(),
-                          quiet=True)
+    app = create_app(settings)
+    worker = faust.Worker(app, *services(app), loglevel=settings.log_level.upper(), quiet=True)
     # While the broker is away aiokafka logs the same connection errors and retry warnings
     # thousands of times a second (reliability scenario 4: 85,000 lines in a 20 s outage).
     repeats = _Repeats(every_s=5.0)

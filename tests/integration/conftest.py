@@ -398,9 +398,9 @@ def read_all(settings: Settings, topic: str, timeout: float = 30.0) -> list[Any]
     return asyncio.run(asyncio.wait_for(go(), timeout))
 
 
-def lags(settings: Settings, names: list[str]) -> dict[str, str]:
-    """Partitions of `names` with messages the workers' consumer group has not committed:
-    "committed/end offset" by partition."""
+def lags(settings: Settings, names: list[str], group: str | None = None) -> dict[str, str]:
+    """Partitions of `names` with messages a consumer group (by default the workers') has
+    not committed: "committed/end offset" by partition."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     async def go() -> dict[str, str]:
@@ -409,7 +409,7 @@ def lags(settings: Settings, names: list[str]) -> dict[str, str]:
         await admin.start()
         await consumer.start()
         try:
-            committed = await admin.list_consumer_group_offsets(settings.app_id)
+            committed = await admin.list_consumer_group_offsets(group or settings.app_id)
             tps = await partitions(settings, names)
             ends = await consumer.end_offsets(tps)
             done = {tp: committed[tp].offset if tp in committed else 0 for tp in ends}
@@ -475,15 +475,21 @@ def wait_processed(d: Deployment, *workers: WorkerProcess, timeout: float = PROC
 
 
 def wait_committed(d: Deployment, worker: WorkerProcess, timeout: float = PROCESS_S) -> float:
-    """Until the group has committed every input message; returns the seconds it took."""
-    names = [d.topic(n) for n in (*topics.INPUT_TOPICS, topics.MACRO_TOPIC)]
+    """Until the workers' group has committed every input message, and the macro
+    readings' validator group every reading; returns the seconds it took."""
+    inputs = [d.topic(n) for n in topics.INPUT_TOPICS]
+    macro, checks = [d.topic(topics.MACRO_TOPIC)], f"{d.settings.app_id}.{topics.MACRO_TOPIC}.check"
+
+    def lagging() -> dict[str, str]:
+        return {**lags(d.settings, inputs), **lags(d.settings, macro, checks)}
+
     t0 = time.monotonic()
     try:
-        worker.wait(lambda: not lags(d.settings, names), "consumer-group lag 0", timeout)
+        worker.wait(lambda: not lagging(), "consumer-group lag 0", timeout)
     except AssertionError as exc:  # say which partitions, and what the worker processed
         seen = processed(worker)
         raise AssertionError(f"committed/end offset of lagging partitions: "
-                             f"{lags(d.settings, names)}; processed: {seen}\n{exc}") from None
+                             f"{lagging()}; processed: {seen}\n{exc}") from None
     return time.monotonic() - t0
 
 
@@ -534,17 +540,22 @@ def assert_same_alerts(got: list[dict], expected: list[dict]) -> None:
     assert by_borrower(got) == by_borrower(expected)
 
 
-# Produces the items of $ITEMS (waiting for the file to appear) in another process, so
-# that the test can kill a worker while they stream in.
+# Produces the items of $ITEMS (written whole before the process starts: write_atomically)
+# in another process, so that a test can kill a worker while they stream in.
 PRODUCE_REST = """
-import asyncio, os, time, msgspec
+import asyncio, os, msgspec
 from pathlib import Path
 from streamer.simulate.kafka import produce
-path = Path(os.environ["ITEMS"])
-while not path.exists():
-    time.sleep(0.05)
-time.sleep(0.2)
-items = [tuple(x) for x in msgspec.json.decode(path.read_bytes())]
+items = [tuple(x) for x in msgspec.json.decode(Path(os.environ["ITEMS"]).read_bytes())]
 asyncio.run(produce(items, {"bootstrap_servers": os.environ["BOOTSTRAP"]},
                     os.environ["PREFIX"], rate=float(os.environ.get("RATE", "4000"))))
 """
+
+
+def write_atomically(path: Path, data: bytes) -> Path:
+    """Write `path` whole or not at all (a temporary file renamed), e.g. before a child
+    process that reads it starts."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return path

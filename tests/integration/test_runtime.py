@@ -44,6 +44,7 @@ from tests.integration.conftest import (
     unique_name,
     wait_committed,
     wait_processed,
+    write_atomically,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -203,11 +204,11 @@ def test_two_workers_split_partitions_and_hand_over_state(
         produce_items(d.settings, routed[cut:])
     else:
         by_b = b.scored()
+        rest = write_atomically(tmp_path / "rest.json", msgspec.json.encode(routed[cut:]))
         producing = subprocess.Popen([sys.executable, "-c", PRODUCE_REST], env={
             **os.environ, "BOOTSTRAP": d.settings.bootstrap_servers,
-            "PREFIX": d.settings.topic_prefix, "ITEMS": str(tmp_path / "rest.json")},
+            "PREFIX": d.settings.topic_prefix, "ITEMS": str(rest)},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        (tmp_path / "rest.json").write_bytes(msgspec.json.encode(routed[cut:]))
         b.wait(lambda: b.scored() > by_b + 200, "b processing the second half", 60)
         b.kill()
         assert producing.wait(60) == 0, producing.stdout.read()
@@ -311,161 +312,23 @@ def test_training_publishes_snapshots_that_every_worker_loads(
         assert w.stop() == 0
 
 
-# -- the worker's guards around Faust, without a broker --------------------------------------
-# (partition order, acks across rebalances, the offsets stored with a borrower's state)
-from types import SimpleNamespace  # noqa: E402
-
-from streamer.runtime.app import BorrowerStates, Runtime  # noqa: E402
-from streamer.runtime.metrics import Metrics  # noqa: E402
-from streamer.core.state import BorrowerState  # noqa: E402
-
-GUARD_TOPIC = "credit.repayments"
-
-
-class FakeEvent:  # what the runtime reads of a Faust event (weak-referenceable, like one)
-    def __init__(self, message: SimpleNamespace) -> None:
-        self.message = message
-
-
-def fake_event(offset: int, partition: int = 0, generation: int = 1,
-               key: bytes = b"b1") -> FakeEvent:
-    msg = SimpleNamespace(topic=GUARD_TOPIC, partition=partition, offset=offset,
-                          tp=(GUARD_TOPIC, partition),
-                          key=key, generation_id=generation, value=b"{}", timestamp=0.0)
-    return FakeEvent(msg)
-
-
-def guarded_runtime(committed: dict) -> Runtime:
-    app = SimpleNamespace(consumer_generation_id=1, consumer=None, rebalancing=False)
-    rt = Runtime(app, Settings(), Metrics())
-    rt.reads = []
-
-    async def _committed(tp):
-        return committed.get(tp)
-
-    async def _read_range(topic, partition, start, end):
-        rt.reads.append((partition, start, end))
-        return [fake_event(o, partition) for o in range(start, end)]
-
-    rt._committed, rt._read_range = _committed, _read_range
-    return rt
-
-
-def offsets(events) -> list[tuple[int, int]]:
-    return [(e.message.partition, e.message.offset) for e in events]
-
-
-def test_guard_in_order_keeps_a_contiguous_run() -> None:
-    rt = guarded_runtime({(GUARD_TOPIC, 0): 10})
-    batch = [fake_event(10), fake_event(11), fake_event(12)]
-    assert asyncio.run(rt.in_order(batch)) == batch
-    assert rt.reads == []
-
-
-def test_guard_a_hole_is_read_and_processed_first() -> None:
-    rt = guarded_runtime({(GUARD_TOPIC, 0): 10, (GUARD_TOPIC, 1): 5})
-    batch = [fake_event(13), fake_event(5, partition=1), fake_event(14), fake_event(6, partition=1)]
-    got = asyncio.run(rt.in_order(batch))
-    assert offsets(got) == [(0, 10), (0, 11), (0, 12), (0, 13), (1, 5), (0, 14), (1, 6)]
-    assert rt.reads == [(0, 10, 13)] and rt.metrics.holes == 1
-    # a record delivered again later (behind what was read) passes through; no new hole
-    assert offsets(asyncio.run(rt.in_order([fake_event(12), fake_event(15)]))) == [(0, 12), (0, 15)]
-    assert rt.reads == [(0, 10, 13)]
-
-
-def test_guard_a_new_generation_starts_from_the_commit_again() -> None:
-    rt = guarded_runtime({(GUARD_TOPIC, 0): 10})
-    assert len(asyncio.run(rt.in_order([fake_event(10), fake_event(11)]))) == 2
-    rt.app.consumer_generation_id = 2
-    got = asyncio.run(rt.in_order([fake_event(20, generation=2)]))
-    assert offsets(got)[0] == (0, 10) and len(got) == 11
-
-
-def test_guard_nothing_is_acked_during_a_rebalance_or_from_an_older_generation() -> None:
-    from streamer.runtime.app import Refetched
-
-    rt = guarded_runtime({})
-    record = SimpleNamespace(topic=GUARD_TOPIC, partition=0, offset=0, key=b"b1", value=b"{}",
-                             timestamp=0, timestamp_type=0, headers=[])
-    batch = [fake_event(1, generation=1), fake_event(2, generation=2), Refetched(record, 2)]
-    rt.app.consumer_generation_id = 2
-    assert rt.ackable(batch) == batch[1:]
-    rt.app.rebalancing = True
-    assert rt.ackable(batch) == []
-
-
-def test_a_commit_held_by_processed_unacked_offsets_moves_on() -> None:
-    """Faust's own `_new_offset` commits nothing while offsets after the last commit are
-    unacked; `repair_acks` acks them once the worker has processed past them."""
-    from collections import defaultdict
-
-    from faust.transport.consumer import Consumer as FaustConsumer
-    from faust.types import TP
-    from intervaltree import IntervalTree
-
-    tp = TP(f"p.{GUARD_TOPIC}", 0)
-    consumer = SimpleNamespace(_acked=defaultdict(list), _acked_index=defaultdict(set),
-                               _committed_offset=defaultdict(lambda: None),
-                               _gap=defaultdict(IntervalTree))
-    new_offset = lambda: FaustConsumer._new_offset(consumer, tp)  # noqa: E731
-    app = SimpleNamespace(consumer=consumer, rebalancing=False)
-    rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
-
-    def acked_after(commit: int, offsets: list[int], processed: int) -> list[int]:
-        consumer._committed_offset[tp] = commit
-        consumer._acked[tp] = list(offsets)
-        consumer._acked_index[tp] = set(offsets)
-        rt.metrics.positions[(tp.topic, 0)] = processed
-        rt.repair_acks()
-        return consumer._acked[tp]
-
-    # 100..104 processed in the generation before (not acked), 105..107 acked since
-    assert acked_after(100, [105, 106, 107], processed=107) == list(range(100, 108))
-    assert consumer._acked_index[tp] == set(range(100, 108))
-    assert new_offset() == 108  # the commit moves on
-    # without the repair Faust holds the commit
-    consumer._committed_offset[tp] = 100
-    consumer._acked[tp] = [105, 106, 107]
-    assert new_offset() is None
-    # offsets not processed yet (fetched again, in flight) are not acked for them
-    assert acked_after(100, [105, 106], processed=103) == [105, 106]
-    # nor during a rebalance, when Faust's bookkeeping starts afresh
-    app.rebalancing = True
-    assert acked_after(100, [105], processed=107) == [105]
-
-
-class FakeTable(dict):
-    @property
-    def data(self):
-        return self
-
-
-def test_guard_state_bytes_carry_offsets_that_recognise_a_replayed_fake_event() -> None:
-    states = BorrowerStates(limit=10, inputs=[GUARD_TOPIC])
-    states.table = FakeTable()
-    e = fake_event(41, key=b"b1")
-    states.event = e
-    states["b1"] = BorrowerState.new()
-    writes = states.persist()
-    assert [k for k, _, _ in writes] == [b"b1"]
-    states.forget()  # a rebalance: decoded states are dropped, the bytes stay
-    assert states.holds(fake_event(41).message) and states.holds(fake_event(40).message)
-    assert not states.holds(fake_event(42).message)
-    assert not states.holds(fake_event(3, key=b"b2").message)  # unknown borrower
-    assert isinstance(states["b1"], BorrowerState)
-
-
-def test_a_hole_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
+def test_a_range_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
         kafka_bootstrap: str, make_topic: Callable[..., str],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """`_read_range` on a real broker: the records asked for, in order; a range that
-    never fills (past the log's end) ends in an error after HOLE_ATTEMPTS attempts, each
-    with a consumer of its own, instead of stalling the agent."""
-    import streamer.runtime.app as app_module
+    """`RangeReader` on a real broker: the records asked for, in order, and the group's
+    commit (the log's start without one); a range that never fills (past the log's end)
+    ends in an error after READ_ATTEMPTS attempts, each with a consumer of its own,
+    instead of stalling the agent."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from faust.types import TP
+
+    from streamer.faust015 import offsets as offsets_module
+    from streamer.faust015.offsets import RangeReader
 
     topic = make_topic(kafka_bootstrap, partitions=2)
+    tp = TP(topic, 1)
 
-    async def go() -> tuple[list[int], int, int]:
+    async def go() -> tuple[list[int], set[int], int, int, bool]:
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
         await producer.start()
         try:
@@ -473,90 +336,34 @@ def test_a_hole_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
                 await producer.send_and_wait(topic, str(i).encode(), key=b"k", partition=1)
         finally:
             await producer.stop()
-        app = SimpleNamespace(consumer_generation_id=7)
-        rt = Runtime(app, Settings(bootstrap_servers=kafka_bootstrap), Metrics())
+        reader = RangeReader({"bootstrap_servers": kafka_bootstrap}, "range-group")
         try:
-            got = await rt._read_range(topic, 1, 5, 17)
-            monkeypatch.setattr(app_module, "HOLE_ATTEMPT_S", 1.5)
+            got = await reader.read(tp, 5, 17, generation=7)
+            before = await reader.committed(tp)
+            group = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id="range-group",
+                                     enable_auto_commit=False)
+            await group.start()
+            try:
+                group.assign([TopicPartition(topic, 1)])
+                await group.commit({TopicPartition(topic, 1): 12})
+            finally:
+                await group.stop()
+            after = await reader.committed(tp)
+            monkeypatch.setattr(offsets_module, "READ_ATTEMPT_S", 1.5)
             with pytest.raises(RuntimeError, match=f"could not read {topic}\\[1\\] 25..34"):
-                await rt._read_range(topic, 1, 25, 35)  # offsets 30..34 do not exist
-            gens = {e.message.generation_id for e in got}
-            return [int(e.message.value) for e in got], len(gens), int(rt._reader is None)
+                await reader.read(tp, 25, 35, generation=7)  # offsets 30..34 do not exist
+            return ([int(e.message.value) for e in got],
+                    {e.message.generation_id for e in got}, before, after,
+                    reader._reader is None)
         finally:
-            if rt._reader is not None:
-                await rt._reader.stop()
+            await reader.stop()
 
-    caplog.set_level("INFO", logger="streamer.runtime.app")
-    values, generations, reader_dropped = asyncio.run(go())
-    assert values == list(range(5, 17)) and generations == 1
+    caplog.set_level("INFO", logger="streamer.offsets")
+    values, generations, before, after, dropped = asyncio.run(go())
+    assert values == list(range(5, 17)) and generations == {7}
+    assert (before, after) == (0, 12)
     failures = [r for r in caplog.records if "failed (attempt" in r.getMessage()]
-    assert len(failures) == app_module.HOLE_ATTEMPTS and reader_dropped == 1
-
-
-def test_a_stalled_consumer_is_sent_back_to_the_commits_and_a_busy_one_is_not() -> None:
-    """`check_progress`: input waiting, worker ready and idle, no batch since the last
-    check -> one seek to the committed offsets (and a stall counted); otherwise none."""
-    from faust.types import TP
-
-    tp = TP(f"p.{GUARD_TOPIC}", 0)
-    seeks: list[int] = []
-    committed: dict = {tp: 100}  # what perform_seek finds in the group
-    to_start: list[tuple] = []
-
-    async def highwaters(*tps):
-        return {tp: 120}
-
-    async def perform_seek():
-        seeks.append(1)
-        consumer._read_offset.update(committed)
-
-    async def earliest_offsets(*tps):
-        return {t: 7 for t in tps}
-
-    async def seek(partition, offset):
-        to_start.append((partition, offset))
-
-    consumer = SimpleNamespace(
-        assignment=lambda: {tp}, highwaters=highwaters, perform_seek=perform_seek,
-        earliest_offsets=earliest_offsets, seek=seek,
-        flow_active=True, can_resume_flow=asyncio.Event(), suspend_flow=asyncio.Event(),
-        _active_partitions={tp}, _paused_partitions=set(), _buffered_partitions=set(),
-        _read_offset={tp: 100})
-    app = SimpleNamespace(consumer_generation_id=1, consumer=consumer, rebalancing=False,
-                          should_stop=False,
-                          tables=SimpleNamespace(recovery=SimpleNamespace(in_recovery=False)))
-    rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
-    rt.ready = lambda: True
-    rt.metrics.positions[(tp.topic, 0)] = 99  # offsets 100..119 not processed
-
-    async def checks(batches_between: list[int]) -> list[int]:
-        seen = []
-        for n in batches_between:
-            rt._batches += n
-            before = len(seeks)
-            await rt.check_progress()
-            seen.append(len(seeks) - before)
-        return seen
-
-    # first check has no "last" to compare; batches scored -> no seek; then a stall, and
-    # the very same offsets again after the seek are not sought again
-    assert asyncio.run(checks([0, 3, 0, 0])) == [0, 0, 1, 0]
-    rt.metrics.positions[(tp.topic, 0)] = 105  # some progress, then stuck again
-    assert asyncio.run(checks([1, 0])) == [0, 1]
-    assert rt.metrics.stalls == 2
-    rt.metrics.positions[(tp.topic, 0)] = 119  # caught up: nothing waits
-    assert asyncio.run(checks([0])) == [0]
-    rt.metrics.positions[(tp.topic, 0)] = 99
-    rt._idle.clear()  # a batch in flight (e.g. waiting for the broker): not a stall
-    assert asyncio.run(checks([0])) == [0]
-    assert to_start == []  # the commits were enough so far
-    # a partition the group never committed (taken over from a killed worker): back to
-    # its earliest offset, since aiokafka does not seek to a missing commit
-    rt._idle.set()
-    committed[tp] = None
-    rt.metrics.positions[(tp.topic, 0)] = 50
-    assert asyncio.run(checks([1, 0])) == [0, 1]
-    assert to_start == [(tp, 7)]
+    assert len(failures) == offsets_module.READ_ATTEMPTS and dropped
 
 
 FAULTS = str(Path(__file__).parent / "faults")
@@ -607,65 +414,3 @@ def test_a_worker_whose_recovery_fetch_is_dropped_reads_the_changelog_again(
     w2.wait(lambda: w2.value("streamer_portfolio_borrowers") == opened,
             "every open account rebuilt from the changelog", 30)
     assert w2.stop() == 0
-
-
-def test_a_recovery_that_receives_nothing_reads_its_changelogs_again(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """`check_recovery`: changelog partitions behind their last offset and no offset moved
-    since the last check -> sought back to where recovery stands and resumed, once per
-    stalled state; a recovery that moves, or is done, is left alone."""
-    from faust.types import TP
-
-    import streamer.runtime.app as app_module
-
-    changelog = [TP("p-app-borrowers-changelog", n) for n in range(3)]
-    sought: list[dict] = []
-    resumed: list[set] = []
-
-    async def seek_wait(offsets):
-        sought.append(dict(offsets))
-
-    consumer = SimpleNamespace(
-        seek_wait=seek_wait, resume_partitions=lambda tps: resumed.append(set(tps)),
-        flow_active=True, suspend_flow=asyncio.Event(), _active_partitions=set(changelog),
-        _paused_partitions=set(), _read_offset={})
-    recovery = SimpleNamespace(in_recovery=True,
-                               active_offsets={changelog[0]: -1, changelog[1]: 40,
-                                               changelog[2]: 9},
-                               active_highwaters={changelog[0]: 36, changelog[1]: 74,
-                                                  changelog[2]: 9})  # [2] is read to its end
-    app = SimpleNamespace(consumer=consumer, tables=SimpleNamespace(recovery=recovery),
-                          should_stop=False)
-    rt = Runtime(app, Settings(topic_prefix="p."), Metrics())
-
-    async def checks(n: int) -> list[int]:
-        seen = []
-        for _ in range(n):
-            before = len(sought)
-            await rt.check_progress()
-            seen.append(len(sought) - before)
-        return seen
-
-    # the first check has nothing to compare with; then a stall, sought once
-    assert asyncio.run(checks(3)) == [0, 1, 0]
-    assert sought == [{changelog[0]: 0, changelog[1]: 40}]  # Faust re-reads the last one too
-    assert resumed == [{changelog[0], changelog[1]}]
-    assert rt.metrics.stalls == 1
-    recovery.active_offsets[changelog[0]] = 20  # events arrive: moving, no seek
-    assert asyncio.run(checks(1)) == [0]
-    assert asyncio.run(checks(1)) == [1]  # and stuck again at new offsets
-    assert sought[-1] == {changelog[0]: 20, changelog[1]: 40}
-    # no help from the seek for RECOVERY_STUCK_S: /healthz fails (a restart), until it moves
-    assert rt.healthy()
-    monkeypatch.setattr(app_module, "RECOVERY_STUCK_S", 0.0)
-    assert asyncio.run(checks(1)) == [0] and not rt.healthy()
-    recovery.active_offsets.update({changelog[0]: 36, changelog[1]: 74})  # done
-    assert asyncio.run(checks(2)) == [0, 0] and rt.healthy()
-    # the next recovery (after a rebalance) may stall at the very offsets of an earlier one
-    recovery.in_recovery = False
-    app.rebalancing, app.should_stop = True, False
-    rt.ready = lambda: False
-    asyncio.run(checks(1))
-    recovery.in_recovery = True
-    recovery.active_offsets.update({changelog[0]: 20, changelog[1]: 40})
-    assert asyncio.run(checks(2)) == [0, 1]

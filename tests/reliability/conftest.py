@@ -49,6 +49,7 @@ from streamer.core.state import BorrowerState
 from tests.integration.conftest import (
     CONTEXT_FEATURES,
     PRODUCE_REST,
+    write_atomically,
     Deployment,
     WorkerProcess,
     alerts_of,
@@ -71,11 +72,6 @@ RELIABILITY_ENV = {
 BORROWERS, DAYS = 300, 240
 MIN_EVENTS = 20_000
 _FIGURES: list[tuple[str, dict[str, Any]]] = []
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "reliability_slow: a reliability scenario left out of "
-                            "the default run (CI); `-m reliability` runs it")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -173,8 +169,7 @@ class BackgroundProducer:
 
     def __init__(self, settings: Settings, items: list, workdir: Path, rate: float,
                  name: str = "rest") -> None:
-        path = workdir / f"{name}.json"
-        path.write_bytes(msgspec.json.encode(items))
+        path = write_atomically(workdir / f"{name}.json", msgspec.json.encode(items))
         self.proc = subprocess.Popen([sys.executable, "-c", PRODUCE_REST], env={
             **os.environ, "BOOTSTRAP": settings.bootstrap_servers,
             "PREFIX": settings.topic_prefix, "ITEMS": str(path), "RATE": str(rate)},
@@ -207,14 +202,14 @@ def dedupe(alerts: list[dict]) -> tuple[list[dict], int]:
 
 def changelog_states(d: Deployment) -> dict[str, BorrowerState]:
     """Each borrower's newest state on the `borrowers` changelog: what a worker restores."""
-    from streamer.runtime.app import _decode_value
+    from streamer.runtime.states import decode_value
 
     name = topics.changelog(d.settings, topics.BORROWERS_TABLE)
     newest: dict[bytes, bytes] = {}
     for r in read_all(d.settings, name, timeout=120):
         if r.value is not None:
             newest[r.key] = r.value
-    return {k.decode(): BorrowerState.loads(_decode_value(v)[1]) for k, v in newest.items()}
+    return {k.decode(): BorrowerState.loads(decode_value(v)[1]) for k, v in newest.items()}
 
 
 def comparable(s: BorrowerState) -> bytes:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from streamer.runtime import topics
-from streamer.runtime.app import _decode_value
+from streamer.runtime.states import decode_value
 from tests.integration.conftest import (
     Deployment,
     WorkerProcess,
@@ -84,6 +84,6 @@ def test_deleted_rocksdb_is_restored_from_the_changelog(
     assert len(after) == len(before)
     assert after == before, f"{sum(after.get(k) != v for k, v in before.items())} states differ"
     newest = changelog_states(d)
-    assert {k.decode(): _decode_value(v)[1] for k, v in after.items()} == {
+    assert {k.decode(): decode_value(v)[1] for k, v in after.items()} == {
         b: s.dumps() for b, s in newest.items()}
     assert recovered_s <= RECOVERY_BOUND_S

@@ -11,6 +11,7 @@ import pytest
 from faust.types import TP
 
 from streamer.faust015.consumer import Consumer, Transport, _Resumed, install
+from streamer.faust015.testing import FakeKafka, fake_consumer, fetch_of
 
 TP0 = TP("t", 0)
 
@@ -246,62 +247,6 @@ def test_the_worker_app_has_this_consumer() -> None:
 
 
 # -- getmany: what a fetch did not hand out is fetched again ----------------------------------
-class FakeKafka:
-    """aiokafka as `getmany` and its seek-back see it: one fetch, positions, seeks."""
-
-    def __init__(self, records: dict, positions: dict) -> None:
-        self.records, self.positions, self.seeks = records, positions, []
-        self.revoked: set = set()
-        self.assignment = self  # (subscription.assignment)
-        self._subscription = type("S", (), {"subscription": self})()
-
-    def state_value(self, tp: TP) -> Any:
-        if tp not in self.positions or tp in self.revoked:
-            return None
-        return type("St", (), {"position": self.positions[tp], "has_valid_position": True})()
-
-    def seek(self, tp: TP, offset: int) -> None:
-        self.seeks.append((tp, offset))
-        self.positions[tp] = offset
-
-
-def fetch_of(tp: TP, offsets: range) -> list:
-    from aiokafka.structs import ConsumerRecord
-    return [ConsumerRecord(tp.topic, tp.partition, o, 0, 0, None, b"v", None, 0, 1, ())
-            for o in offsets]
-
-
-def fake_consumer(kafka: FakeKafka, stop_after: int | None = None,
-                  meanwhile: Any = None) -> Consumer:
-    """A worker app's consumer over `kafka` (see `hand_out`)."""
-    app = faust.App("test-getmany", broker="kafka://127.0.0.1:1")
-    install(app)
-    consumer = app.consumer
-
-    async def call_thread(fun: Any, *args: Any) -> Any:
-        return await fun(*args)
-
-    async def getmany(active: Any, timeout: float) -> dict:
-        for tp, records in kafka.records.items():  # handed out: past the whole fetch
-            kafka.positions[tp] = records[-1].offset + 1
-        if stop_after == 0:
-            consumer.stop_flow()
-        return kafka.records
-
-    async def perform_seek() -> None:
-        if meanwhile is not None:
-            meanwhile(kafka)
-
-    consumer._thread = type("T", (), dict(  # type: ignore[assignment]
-        _consumer=kafka, call_thread=staticmethod(call_thread), getmany=staticmethod(getmany),
-        assignment=staticmethod(lambda: set(kafka.positions)),
-        highwater=staticmethod(lambda tp: 100)))()
-    consumer.perform_seek = perform_seek  # type: ignore[method-assign]
-    consumer._set_active_tps(set(kafka.positions))  # (what an assignment does)
-    consumer.resume_flow()
-    return consumer
-
-
 async def hand_out(kafka: FakeKafka, stop_after: int | None, *,
                    meanwhile: Any = None) -> tuple[Consumer, list[tuple[int, int]]]:
     """One `getmany` over kafka's fetch. The flow stops (as a rebalance stops it) after

@@ -7,7 +7,9 @@ import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.core.engine import Engine
+from streamer.pipeline import Pipeline
 from streamer.runtime.metrics import Metrics
+from streamer.settings import Settings
 from streamer.core.portfolio import Portfolio
 from streamer.simulate import generate
 from streamer.core.trainer import Trainer
@@ -25,12 +27,11 @@ def scrape(m: Metrics) -> dict[str, list]:
 
 def worker_metrics() -> tuple[Metrics, Engine, set[str]]:
     sim = generate("industry_downturn", 150, 300, 9, "2025-01-01")
-    engine = Engine()
-    m = Metrics()
-    m.engine = engine
-    m.portfolio = book = Portfolio()
-    trainer = Trainer(KEY, publish_every=200)
-    m.trainer = lambda: trainer
+    pipeline = Pipeline(Settings())
+    engine = pipeline.engine
+    book = Portfolio()
+    m = Metrics(pipeline, portfolio=book, holes=lambda: 3)
+    trainer = pipeline.trainer = Trainer(KEY, publish_every=200)
     bids: set[str] = set()
     bad = engine.process_raw(b"{not json", "credit.repayments")
     m.record("credit.repayments", bad)
@@ -64,6 +65,7 @@ def test_the_bundle_has_every_metric_with_labels_and_no_borrower_id() -> None:
     assert [s.labels for s in got["streamer_events_total"] if s.labels["outcome"] == "invalid"] \
         == [{"topic": "credit.repayments", "type": "unknown", "outcome": "invalid"}]
     assert got["streamer_deadletters_total"][0].value == 1
+    assert got["streamer_consumer_holes_total"][0].value == 3  # read from its source
     buckets = {s.labels["dpd_bucket"] for s in got["streamer_portfolio_borrowers"]}
     assert buckets == {"current", "1-29", "30-59", "60-89", "90+"}
     tiers = {s.labels["tier"] for s in got["streamer_portfolio_borrowers"]}
@@ -83,9 +85,9 @@ def test_the_bundle_has_every_metric_with_labels_and_no_borrower_id() -> None:
 
 
 def test_faust_sensor_uses_the_bundles_own_registry() -> None:
-    m = Metrics()
+    m = Metrics(Pipeline(Settings()))
     monitor = m.faust_monitor()
     monitor._metrics.messages_received.inc()
     assert "faust_messages_received_total 1.0" in m.exposition().decode()
     assert prometheus_client.REGISTRY.get_sample_value("faust_messages_received_total") is None
-    Metrics().faust_monitor()  # a second worker bundle in the process: no name clash
+    Metrics(Pipeline(Settings())).faust_monitor()  # a second worker bundle in the process: no name clash
