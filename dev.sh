@@ -5,6 +5,7 @@
 #                          the fast reliability scenarios)
 #   ./dev.sh test -m reliability tests/reliability   every reliability scenario (~12 min)
 #   ./dev.sh setup         only create .venv and install streamer with its extras
+#   ./dev.sh lock          write constraints.txt from .venv (after a tested upgrade)
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV=${STREAMER_VENV:-.venv}
@@ -19,9 +20,12 @@ setup() {
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"
   fi
-  if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
+  # constraints.txt: the exact versions the tests passed with (streamer/faust015 refuses
+  # any other Faust, mode or aiokafka); regenerate it with `./dev.sh lock` after an upgrade
+  if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ] \
+      || [ constraints.txt -nt "$VENV/.installed" ]; then
     "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e ".[runtime,evaluate,dev]"
+    "$VENV/bin/pip" install -q -c constraints.txt -e ".[runtime,evaluate,dev]"
     touch "$VENV/.installed"
   fi
 }
@@ -32,5 +36,7 @@ case "$cmd" in
   setup) setup ;;
   demo) setup; exec "$VENV/bin/streamer" demo "$@" ;;
   test) setup; exec "$VENV/bin/python" -m pytest "$@" ;;
-  *) echo "usage: ./dev.sh demo|test|setup [ARGS]" >&2; exit 2 ;;
+  lock) setup; "$VENV/bin/pip" freeze --exclude-editable | grep -v -i -E '^(pip|setuptools|wheel|ruff)==' \
+          > constraints.txt; echo "constraints.txt: $(wc -l < constraints.txt) pins" ;;
+  *) echo "usage: ./dev.sh demo|test|setup|lock [ARGS]" >&2; exit 2 ;;
 esac

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
@@ -28,7 +27,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from streamer.runtime import topics
+from tests.prom import PROM_DIR, dashboard_queries, ensure_prometheus, rules, selectors
 from tests.integration.conftest import (
     Deployment,
     WorkerProcess,
@@ -39,80 +38,7 @@ from tests.integration.conftest import (
     wait_processed,
 )
 
-REPO = Path(__file__).resolve().parents[2]
-PROM_DIR = REPO / "deploy" / "prometheus"
-DASHBOARDS = sorted((REPO / "deploy" / "grafana" / "dashboards").glob("*.json"))
 DATA_S = 120.0  # longest wait for every query to return data
-
-
-def ensure_prometheus() -> tuple[str, str]:
-    """Paths of `prometheus` and `promtool`, installed from Debian if missing."""
-    if not (shutil.which("prometheus") and shutil.which("promtool")):
-        try:
-            for cmd in (["apt-get", "install", "-y", "-q", "prometheus"],
-                        ["apt-get", "update", "-q"],
-                        ["apt-get", "install", "-y", "-q", "prometheus"]):
-                if shutil.which("prometheus") and shutil.which("promtool"):
-                    break
-                subprocess.run(cmd, capture_output=True, timeout=600, check=False)
-        except (OSError, subprocess.TimeoutExpired):
-            pass
-    prom, tool = shutil.which("prometheus"), shutil.which("promtool")
-    if not (prom and tool):
-        pytest.fail("prometheus/promtool are not installed and `apt-get install prometheus` "
-                    "did not work (run ./dev.sh setup as root)", pytrace=False)
-    return prom, tool
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    return ensure_prometheus()[1]
-
-
-# -- the queries under test ----------------------------------------------------------------
-def dashboard_queries() -> list[tuple[str, str]]:
-    out = []
-    for path in DASHBOARDS:
-        d = json.loads(path.read_text())
-        for panel in d["panels"]:
-            for target in panel.get("targets", []):
-                out.append((f"{d['title']} / {panel['title']}", target["expr"]))
-    return out
-
-
-def rules(kind: str) -> list[tuple[str, str]]:
-    out = []
-    for path in sorted((PROM_DIR / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if kind in rule:
-                    out.append((rule[kind], rule["expr"]))
-    return out
-
-
-_KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring",
-             "group_left", "group_right", "inf", "nan"}
-
-
-def selectors(expr: str) -> list[str]:
-    """The vector selectors of a PromQL expression (metric name and label matchers)."""
-    found = re.findall(r"[a-zA-Z_:][\w:]*\{[^}]*\}", expr)
-    rest = re.sub(r"[a-zA-Z_:][\w:]*\{[^}]*\}", " ", expr)
-    rest = re.sub(r'"[^"]*"', " ", rest)
-    rest = re.sub(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", rest)
-    rest = re.sub(r"\[[^\]]*\]", " ", rest)
-    rest = re.sub(r"\boffset\s+\w+", " ", rest)
-    for m in re.finditer(r"(?<![\w:.])([a-zA-Z_:][\w:]*)\s*(\()?", rest):
-        name, call = m.group(1), m.group(2)
-        if not call and name.lower() not in _KEYWORDS and not re.fullmatch(r"\d.*", name):
-            found.append(name)
-    return found
-
-
-def test_selectors_finds_every_metric_of_an_expression() -> None:
-    expr = ('sum by (topic) (rate(x_total{a="b"}[5m])) / on (topic) group_left '
-            'label_replace(y, "t", "$1", "u", "(.*)") > bool 3 * z offset 1d')
-    assert selectors(expr) == ['x_total{a="b"}', "y", "z"]
 
 
 # -- a Prometheus of our own ---------------------------------------------------------------
@@ -218,34 +144,6 @@ def test_every_dashboard_query_and_rule_returns_data_from_a_live_worker(
     held = prom.query("sum(streamer_portfolio_borrowers)")["data"]["result"]
     assert float(held[0]["value"][1]) == 120  # every borrower opened an account
     assert prom.series('streamer_portfolio_borrowers{dpd_bucket="90+"} > 0') >= 1
-
-
-def test_promtool_checks_the_config_and_the_rules(promtool: str) -> None:
-    out = subprocess.run([promtool, "check", "config", str(PROM_DIR / "prometheus.yml")],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    files = sorted(str(p) for p in (PROM_DIR / "rules").glob("*.yml"))
-    out = subprocess.run([promtool, "check", "rules", *files], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    for name, _ in rules("alert"):
-        assert name.startswith("Streamer")
-
-
-def test_promtool_rule_tests_pass_and_cover_every_alert(promtool: str) -> None:
-    tests = sorted((PROM_DIR / "tests").glob("*.yml"))
-    covered = {t["alertname"] for path in tests
-               for case in yaml.safe_load(path.read_text())["tests"]
-               for t in case.get("alert_rule_test", []) if t.get("exp_alerts")}
-    assert covered == {name for name, _ in rules("alert")}, "alerts without a firing test"
-    for path in sorted((PROM_DIR / "rules").glob("*.yml")):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            for rule in group["rules"]:
-                if "alert" in rule:
-                    assert rule["annotations"].get("runbook"), rule["alert"]
-    out = subprocess.run([promtool, "test", "rules", *map(str, tests)], capture_output=True,
-                         text=True, timeout=120, cwd=PROM_DIR / "tests")
-    assert out.returncode == 0, out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("store", ["memory://", "rocksdb://"])
