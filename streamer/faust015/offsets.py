@@ -70,12 +70,17 @@ class Refetched:
 
 
 class RangeReader:
-    """Reads ranges of partitions, and the group's commits, with consumers of its own."""
+    """Reads ranges of partitions, and the group's commits, with consumers of its own.
+
+    One call at a time (the scoring and training agents share it): a client is created,
+    started, used and, after a failure, replaced by one caller only.
+    """
 
     def __init__(self, client_options: dict[str, Any], group_id: str) -> None:
         self.options, self.group_id = client_options, group_id
         self._reader: Any = None
         self._offsets: Any = None  # a consumer of the group's name that never joins it
+        self._lock = asyncio.Lock()
 
     async def read(self, tp: Any, start: int, end: int, generation: int) -> list[Refetched]:
         """Records [start, end) of one partition (fewer where the log has none).
@@ -85,6 +90,10 @@ class RangeReader:
         After the last attempt the error goes up: the agent crashes and the worker
         restarts from its commit, which loses nothing.
         """
+        async with self._lock:
+            return await self._read(tp, start, end, generation)
+
+    async def _read(self, tp: Any, start: int, end: int, generation: int) -> list[Refetched]:
         started = time.monotonic()
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
@@ -105,9 +114,8 @@ class RangeReader:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         if self._reader is None:
-            self._reader = AIOKafkaConsumer(**self.options, enable_auto_commit=False,
-                                            auto_offset_reset="earliest")
-            await self._reader.start()
+            self._reader = await _started(AIOKafkaConsumer(
+                **self.options, enable_auto_commit=False, auto_offset_reset="earliest"))
         reader, ktp = self._reader, TopicPartition(tp.topic, tp.partition)
         reader.assign([ktp])
         reader.seek(ktp, start)
@@ -119,14 +127,17 @@ class RangeReader:
 
     async def committed(self, tp: Any) -> int:
         """The group's committed offset of a partition, or its first offset if none."""
+        async with self._lock:
+            return await self._committed(tp)
+
+    async def _committed(self, tp: Any) -> int:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         for attempt in range(1, READ_ATTEMPTS + 1):
             try:
                 if self._offsets is None:
-                    self._offsets = AIOKafkaConsumer(**self.options, group_id=self.group_id,
-                                                     enable_auto_commit=False)
-                    await self._offsets.start()
+                    self._offsets = await _started(AIOKafkaConsumer(
+                        **self.options, group_id=self.group_id, enable_auto_commit=False))
                 ktp = TopicPartition(tp.topic, tp.partition)
                 committed = await asyncio.wait_for(self._offsets.committed(ktp), READ_ATTEMPT_S)
                 if committed is not None and committed >= 0:
@@ -143,10 +154,21 @@ class RangeReader:
         raise RuntimeError(f"could not read the group's commit of {tp.topic}[{tp.partition}]")
 
     async def stop(self) -> None:
-        for client in (self._reader, self._offsets):
-            if client is not None:
-                await client.stop()
-        self._reader = self._offsets = None
+        async with self._lock:
+            for client in (self._reader, self._offsets):
+                if client is not None:
+                    await client.stop()
+            self._reader = self._offsets = None
+
+
+async def _started(client: Any) -> Any:
+    """`client`, started; stopped again if it cannot start in time."""
+    try:
+        await asyncio.wait_for(client.start(), READ_ATTEMPT_S)
+    except BaseException:
+        await client.stop()
+        raise
+    return client
 
 
 class Offsets:

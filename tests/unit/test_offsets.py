@@ -140,3 +140,41 @@ def test_the_watchdog_reads_up_to_an_end_and_the_stream_goes_on_after_it() -> No
     assert [e.message.offset for e in got] == [10, 11, 12, 13, 14]
     assert asyncio.run(o.read_to(T0, 15)) == []  # nothing new
     assert taken(o, [event(14), event(15)]) == [(0, 15)]
+
+
+class SlowStartingConsumer:
+    """An aiokafka consumer whose `start` yields to the loop before it can be used."""
+
+    started: list[SlowStartingConsumer] = []
+
+    def __init__(self, **options: Any) -> None:
+        self.ready = False
+
+    async def start(self) -> None:
+        await asyncio.sleep(0.01)
+        self.ready = True
+        SlowStartingConsumer.started.append(self)
+
+    async def stop(self) -> None:
+        self.ready = False
+
+    async def committed(self, tp: Any) -> int:
+        assert self.ready, "used before it started"
+        return 42
+
+
+def test_the_scoring_and_training_agents_can_ask_for_commits_at_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both agents start together and both ask for their partition's commit: one client is
+    started and used by both (CI: a client used before it had started, then stopped under
+    the other caller, crashed the worker)."""
+    import aiokafka
+
+    monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", SlowStartingConsumer)
+    reader = offsets_module.RangeReader({}, "group")
+
+    async def both() -> list[int]:
+        return list(await asyncio.gather(reader.committed(T0), reader.committed(T1)))
+
+    assert asyncio.run(both()) == [42, 42]
+    assert len(SlowStartingConsumer.started) == 1
