@@ -3,6 +3,11 @@
 Each line is one contract-v1 event, processed in file order exactly as the worker
 processes a message: decode, state, features, score, policy. Labeled examples go to a
 trainer whose snapshots the engine loads as they are published, as the workers do.
+
+A line may hold any bytes: one that is not a valid event (not UTF-8, not JSON, nested too
+deep, over the size limit; the line ending is not part of the message) is counted as
+invalid and reported on stderr as ``FILE:LINE: reason`` (the first MAX_REPORTED of them),
+as a worker dead-letters it, and the replay goes on: it exits 0.
 """
 
 from __future__ import annotations
@@ -71,9 +76,10 @@ def replay(events_path: Path, alerts: BinaryIO | None = None, scores: BinaryIO |
     name = str(events_path)
     with open(events_path, "rb") as f:
         for lineno, line in enumerate(f, 1):
-            if line.isspace():
+            value = line.rstrip(b"\r\n")  # the message is the line without its ending
+            if not value or value.isspace():
                 continue
-            fx = process(line, name, 0, lineno)
+            fx = process(value, name, 0, lineno)
             summary.events += 1
             outcome = fx.outcome
             if outcome != "ok":

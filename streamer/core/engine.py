@@ -97,7 +97,11 @@ class Engine:
     # -- events ----------------------------------------------------------------------------
     def process_raw(self, raw: bytes | None, topic: str = "", partition: int = 0,
                     offset: int = 0) -> Effects:
-        """Decode and process one message value; a bad one becomes a dead letter."""
+        """Decode and process one message value; a bad one becomes a dead letter.
+
+        Whatever the bytes, the decoding ends in an event or in one dead letter: `decode`
+        raises only InvalidEvent, and `dead_letter` raises nothing.
+        """
         try:
             event = ev.decode(raw)
             ts = event.epoch
@@ -107,12 +111,16 @@ class Engine:
                     f"ts {event.ts.isoformat()} is more than {self.settings.max_future_s:.0f} s "
                     "ahead of the stream and the clock")
         except ev.InvalidEvent as exc:
-            fx = Effects("invalid")
-            # masked: dead letters carry no free text or digit runs in clear (privacy.py)
-            fx.deadletter = dead_letter(topic, partition, offset, raw, str(exc))
-            self.counts[("unknown", "invalid")] += 1
-            return fx
-        return self.process(event, ts)
+            reason = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug in decoding must not stop the stream
+            reason = f"decoding failed: {type(exc).__name__}: {exc}"
+        else:
+            return self.process(event, ts)
+        fx = Effects("invalid")
+        # masked: dead letters carry no free text or digit runs in clear (privacy.py)
+        fx.deadletter = dead_letter(topic, partition, offset, raw, reason)
+        self.counts[("unknown", "invalid")] += 1
+        return fx
 
     def process(self, event: ev.AnyEvent, ts: float | None = None) -> Effects:
         """Process one decoded event."""

@@ -17,6 +17,9 @@ streamer.core.events.InvalidEvent: Expected `float` > 0.0 - at `$.amount`
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import operator
+import re
 from typing import Annotated, Literal, Union
 
 import msgspec
@@ -24,6 +27,11 @@ from msgspec import Meta, Struct
 
 CONTRACT_VERSION = 1
 MAX_EVENT_BYTES = 64 * 1024  # larger messages are refused before decoding (memory, DLQ size)
+# Deeper nesting is refused before decoding: msgspec recurses once per level and counts
+# against Python's recursion limit, so what it decodes would otherwise depend on the
+# caller's stack (a worker's is deeper than replay's). Events are flat; 128 is serde_json's
+# default. The answer is the same for any caller that leaves 2 * MAX_DEPTH frames free.
+MAX_DEPTH = 128
 
 Id = Annotated[str, Meta(min_length=1, max_length=128, description="opaque identifier")]
 Code = Annotated[str, Meta(min_length=1, max_length=64)]
@@ -142,24 +150,145 @@ TOPIC_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 _decoder = msgspec.json.Decoder(AnyEvent)
+# Only longer messages pay for the checks (the contract's events are ~150-300 bytes). One
+# this short is not oversized, and cannot nest deeper than MAX_DEPTH and close again (one
+# nested deeper is unbalanced, and msgspec refuses it at a depth no stack minds). Without
+# arrays, a level takes 4 bytes ({"":) before msgspec enters the next: a message up to
+# _NO_ARRAYS bytes with no "[" cannot take it deeper than MAX_DEPTH either.
+_SHORT = 2 * MAX_DEPTH
+_NO_ARRAYS = 4 * MAX_DEPTH
+# A JSON string (brackets inside it are text); one cut short runs to the end.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*(?:"|\\?\Z)', re.DOTALL)
+_STEPS = bytes.maketrans(b"[{]}", b"\2\2\0\0")
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+# what comes before the next bracket outside strings, and that bracket
+_TO_BRACKET = re.compile(rb'(?:"(?:[^"\\]|\\.)*(?:"|\\?\Z)|[^"\[\]{}])*([\[\]{}])', re.DOTALL)
+# \uD800-\uDBFF not followed by \uDC00-\uDFFF, after an even run of backslashes
+_LONE_SURROGATE = re.compile(rb"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F])")
+_BOMS = ((b"\xef\xbb\xbf", "a UTF-8"), (b"\xff\xfe\0\0", "a UTF-32 (little-endian)"),
+         (b"\0\0\xfe\xff", "a UTF-32 (big-endian)"), (b"\xff\xfe", "a UTF-16 (little-endian)"),
+         (b"\xfe\xff", "a UTF-16 (big-endian)"))
 
 
 def decode(raw: bytes | bytearray | memoryview | str | None) -> AnyEvent:
-    """One message value -> a typed event, or :class:`InvalidEvent` saying what is wrong."""
-    if raw is None or len(raw) == 0:
+    """One message value -> a typed event, or :class:`InvalidEvent` saying what is wrong.
+
+    Whatever the bytes, the only exception is :class:`InvalidEvent`: size and nesting
+    are checked before msgspec sees the message, and its errors (and the UTF-8 and
+    recursion errors it lets through) become a reason with the field path or byte offset.
+    msgspec reads a repeated field at every occurrence (each must be valid) and keeps the
+    last. Unknown fields are skipped, as the contract allows; msgspec checks their JSON
+    syntax but not their UTF-8.
+
+    >>> decode(b'{"amount": ' + b'[' * 200 + b']' * 200 + b'}')
+    Traceback (most recent call last):
+    ...
+    streamer.core.events.InvalidEvent: nested deeper than 128 levels at byte 138
+    """
+    if not raw:
         raise InvalidEvent("empty message value")
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent(f"message is {len(raw)} bytes, over the {MAX_EVENT_BYTES}-byte limit")
+    n = len(raw)
+    if n > _SHORT and (n > _NO_ARRAYS or type(raw) is not bytes or 91 in raw):  # 91: "["
+        raw = _screened(raw)
     try:
         event = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
-        raise InvalidEvent(str(exc)) from None
+        raise InvalidEvent(f"{exc}{_hint(raw)}") from None
     except msgspec.DecodeError as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}") from None
+        raise InvalidEvent(f"not valid JSON: {exc}{_hint(raw)}") from None
+    except (UnicodeError, RecursionError) as exc:  # not UTF-8; a caller with little stack left
+        raise InvalidEvent(_undecodable(raw, exc)) from None
     if type(event) is Transaction and event.category not in _CATEGORY_SET:
         # Upstream adds categories over time; an unknown one is spending we still count.
         event = msgspec.structs.replace(event, category="other")
     return event
+
+
+def _screened(raw: bytes | bytearray | memoryview | str) -> bytes:
+    """A long message as bytes, once it is known to be within the size and depth limits."""
+    if type(raw) is not bytes:
+        if isinstance(raw, str):
+            try:
+                raw = raw.encode()
+            except UnicodeEncodeError as exc:
+                raise InvalidEvent(f"not valid JSON: a lone surrogate at character {exc.start}"
+                                   ) from None
+        else:
+            raw = bytes(raw)
+    if len(raw) > MAX_EVENT_BYTES:
+        # thousands separators: a byte count is not a digit run that privacy.mask_text hides
+        raise InvalidEvent(f"message is {len(raw):,} bytes, over the {MAX_EVENT_BYTES}-byte limit")
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # else it cannot nest that deep
+        at = too_deep(raw)
+        if at is not None:
+            raise InvalidEvent(f"nested deeper than {MAX_DEPTH} levels at byte {at}")
+    return raw
+
+
+def too_deep(raw: bytes) -> int | None:
+    """The byte offset of the first bracket nested deeper than :data:`MAX_DEPTH`, if any.
+
+    No recursion and no loop in Python over the bytes: strings go (a bracket in one is
+    text), the rest becomes a +1/-1 walk whose running sum is the depth. A closing bracket
+    that closes nothing, or the wrong kind, only lowers the count after the point where a
+    JSON parser stops: so msgspec, given a message for which this returns None, never
+    recurses deeper than MAX_DEPTH.
+
+    >>> too_deep(b'[[["[[[["]]]' * 50), too_deep(b'{"a": ' + b'[' * 200), too_deep(b'[]' * 200)
+    (None, 133, None)
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return None
+    # opening brackets -> 2, closing ones -> 0: the i-th running sum, less i, is the depth
+    steps = _STRING.sub(b"", raw).translate(_STEPS, _NOT_BRACKETS)
+    try:
+        nth = operator.indexOf(map(operator.sub, itertools.accumulate(steps),
+                                   itertools.count(1)), MAX_DEPTH + 1)
+    except ValueError:
+        return None
+    bracket = next(itertools.islice(_TO_BRACKET.finditer(raw), nth, None), None)
+    return len(raw) if bracket is None else bracket.start(1)  # None: cannot happen
+
+
+def _bytes(raw: bytes | bytearray | memoryview | str) -> bytes:
+    return raw.encode(errors="surrogatepass") if isinstance(raw, str) else bytes(raw)
+
+
+def _hint(raw: bytes | bytearray | memoryview | str) -> str:
+    """What msgspec's error does not say: a byte-order mark, whitespace only, a lone
+    surrogate escape, a NUL byte, bytes that are not UTF-8 (in a field msgspec skipped)."""
+    data = _bytes(raw)
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return f"; the message starts with {name} byte-order mark (JSON is UTF-8, no BOM)"
+    if data.isspace():
+        return "; the message is only whitespace"
+    hints = []
+    m = _LONE_SURROGATE.search(data)
+    if m is not None:
+        hints.append(f"a lone UTF-16 surrogate escape at byte {m.start(1)}")
+    if (nul := data.find(b"\0")) >= 0:
+        hints.append(f"a NUL byte at byte {nul}")
+    try:
+        data.decode()
+    except UnicodeDecodeError as exc:
+        hints.append(f"invalid UTF-8 at byte {exc.start}")
+    return "".join(f"; {h}" for h in hints)
+
+
+def _undecodable(raw: bytes | bytearray | memoryview | str, exc: BaseException) -> str:
+    """The reason for the errors msgspec does not wrap in its own."""
+    if isinstance(exc, UnicodeEncodeError):  # a str with a lone surrogate
+        return f"not valid JSON: a lone surrogate at character {exc.start}"
+    if isinstance(exc, UnicodeDecodeError):
+        try:
+            _bytes(raw).decode()
+        except UnicodeDecodeError as whole:  # msgspec's position is within one string
+            return f"not valid JSON: invalid UTF-8 at byte {whole.start} ({whole.reason})"
+        return f"not valid JSON: invalid UTF-8 ({exc.reason})"
+    at = too_deep(_bytes(raw))
+    where = f" at byte {at}" if at is not None else ""
+    return f"nested too deeply for the decoder's stack{where}"
 
 
 def encode(event: Event) -> bytes:

@@ -2,11 +2,14 @@
 
 Scenario 6 -- poison mix at 5% of the traffic. Malformed JSON, wrong types, missing
 fields, non-UTF-8 bytes, emoji and right-to-left text, negative and NaN amounts,
-timestamps ten years ahead, null keys and empty values are interleaved with a simulated
-portfolio's events (one worker). Pass: every poison message is in risk.deadletter, at
-its own (topic, partition, offset), with a reason naming what is wrong; the worker never
-restarts (same process throughout, no traceback in its log); the good events give
-exactly the oracle's alerts and per-borrower state.
+timestamps ten years ahead, null keys and empty values, and the crafted kinds of
+tests/unit/crafted.py (nesting 10,000 deep and up to the size limit, type confusion,
+repeated fields, lone surrogates, byte-order marks, overlong UTF-8, NUL bytes, numbers
+out of range, 4,000 fields, a message exactly at and one byte over the size limit) are
+interleaved with a simulated portfolio's events (one worker). Pass: every poison message
+is in risk.deadletter, at its own (topic, partition, offset), with a reason naming what
+is wrong; the worker never restarts (same process throughout, no traceback in its log);
+the good events give exactly the oracle's alerts and per-borrower state.
 
 Scenario 8 -- 10% of the events sent twice (same event_id, later in the stream) and
 events shuffled within 5-minute windows of event time. Pass: 0 duplicate alerts (before
@@ -43,6 +46,7 @@ from tests.reliability.conftest import (
     outcome_counts,
     workload,
 )
+from tests.unit.crafted import crafted
 
 POISON_SHARE = 0.05
 GOOD = {"event_id": "", "type": "payment", "borrower_id": "", "ts": "2026-03-01T08:00:00Z",
@@ -72,7 +76,7 @@ def poison_kinds(borrower: str) -> list[tuple[str, bytes | None, bytes | None, s
         ("null key", None, json.dumps(ev()).encode(), "no message key"),
         ("empty value", k, b"", "empty message value"),
         ("null value", k, None, "empty message value"),
-    ]
+    ] + [(kind, k, value, reason) for kind, value, reason in crafted(borrower)]
 
 
 async def produce_raw(settings: Any, items: list[tuple[str, bytes | None, bytes | None]]
@@ -98,8 +102,10 @@ def test_poison_mix_is_dead_lettered_and_the_stream_goes_on(
     stream: list[tuple[str, bytes | None, bytes | None, str | None]] = [
         (d.topic(t), k.encode(), msgspec.json.encode(e), None) for t, k, e in w.items]
     reasons: dict[int, tuple[str, str]] = {}  # index in the stream -> (kind, reason)
+    n_kinds = len(poison_kinds(borrowers[0]))
+    assert n_poison >= 2 * n_kinds, (n_poison, n_kinds)  # every kind, more than once
     for i in range(n_poison):
-        kind, key, value, reason = poison_kinds(rng.choice(borrowers))[i % 11]
+        kind, key, value, reason = poison_kinds(rng.choice(borrowers))[i % n_kinds]
         if value:
             value = value.replace(b'"event_id": ""', f'"event_id": "poison-{i}"'.encode())
             value = value.replace(b"@ID", f"poison-{i}".encode())

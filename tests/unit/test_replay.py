@@ -111,3 +111,60 @@ def test_a_replay_from_a_snapshot_publishes_at_its_own_pace(portfolio, tmp_path)
     seen, n = before.examples, summary.examples
     for every, version in runs.items():  # a snapshot every `every` examples the trainer saw
         assert version - before.version == (seen + n) // every - seen // every
+
+
+def test_replay_goes_through_any_bytes_and_reports_each_bad_line(tmp_path, capsys, monkeypatch):
+    """Every crafted kind, random bytes, invalid UTF-8 and a last line without a newline:
+    each bad line is reported as FILE:LINE: reason, the good ones are scored, exit 0."""
+    from streamer import replay as replay_module
+    from tests.conftest import event, opened, raw
+    from tests.unit.crafted import crafted, random_messages
+
+    bad = [(value, fragment) for _, value, fragment in crafted() if b"\n" not in value]
+    bad += [(value, "") for value in random_messages(seed=7, n=300)
+            if b"\n" not in value and not value.isspace() and value]
+    lines: list[bytes] = [raw(opened("b1"))]
+    expected: dict[int, str] = {}  # line number -> reason fragment
+    for value, fragment in bad:
+        lines.append(value)
+        expected[len(lines)] = fragment
+    lines.append(raw(event("payment", 1, "b1", loan_id="L1", amount=5)))
+    lines.append(b'{"event_id": "last", "counterparty": "Li Lei 13800138000"')  # no newline
+    expected[len(lines)] = "not valid JSON: Input data was truncated"
+    path = tmp_path / "poison.jsonl"
+    path.write_bytes(b"\n".join(lines))
+
+    code, out = run_replay(path, tmp_path)
+    captured = capsys.readouterr()
+    assert code == 0
+    reported = [line for line in captured.err.splitlines() if line.startswith(f"{path}:")]
+    assert len(reported) == replay_module.MAX_REPORTED  # capped as before
+    assert "more invalid lines" in captured.err
+    scored = (out / "scores.jsonl").read_text()
+    assert '"ts":"2026-01-01T00:00:00+00:00"' in scored  # the good lines around the poison
+    assert '"ts":"2026-01-02T00:00:00+00:00"' in scored
+
+    monkeypatch.setattr(replay_module, "MAX_REPORTED", 10**6)
+    import io
+
+    errors = io.StringIO()
+    summary, _, _ = replay_module.replay(path, learn=False, errors=errors)
+    reasons = {}
+    for line in errors.getvalue().splitlines():
+        where, _, reason = line.partition(": ")
+        reasons[int(where.rsplit(":", 1)[1])] = reason
+    invalid = {n for n in expected if not _decodes(lines[n - 1])}
+    assert set(reasons) == invalid and summary.invalid == len(invalid) > 200
+    for n in invalid:
+        assert expected[n] in reasons[n], (n, lines[n - 1][:80], reasons[n])
+    assert "13800138000" not in errors.getvalue() and "Li Lei" not in errors.getvalue()
+
+
+def _decodes(value: bytes) -> bool:
+    from streamer.core import events
+
+    try:
+        events.decode(value)
+    except events.InvalidEvent:
+        return False
+    return True
