@@ -51,9 +51,10 @@ class Pipeline:
     """One engine, its trainer, and the newest verified model snapshot."""
 
     def __init__(self, settings: Settings,
-                 states: MutableMapping[str, BorrowerState] | None = None) -> None:
+                 states: MutableMapping[str, BorrowerState] | None = None,
+                 engine: Engine | None = None) -> None:
         self.settings = settings
-        self.engine = Engine(settings, states=states)
+        self.engine = engine or Engine(settings, states=states)
         self.trainer: Trainer | None = None  # created at the first example (see learn)
         self.champion: bytes | None = None  # the newest verified snapshot
         self.snapshots_loaded = 0
@@ -83,12 +84,16 @@ class Pipeline:
     # -- the model ------------------------------------------------------------------------
     def learn(self, example: TrainingExample) -> bytes | None:
         """Learn one labeled example; returns a signed snapshot when one is due."""
+        return self.training().learn_example(example)
+
+    def training(self) -> Trainer:
+        """The trainer: resumed from the newest verified snapshot, or a fresh model, the
+        first time it is needed (and again after `stop_training`)."""
         if self.trainer is None:
             self.trainer = self._restore_trainer()
-        return self.trainer.learn_example(example)
+        return self.trainer
 
     def _restore_trainer(self) -> Trainer:
-        """Resume from the newest verified snapshot, or start a fresh model."""
         settings = self.settings
         if self.champion is None:
             return Trainer(settings.model_key_bytes, settings.publish_every)

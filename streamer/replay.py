@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from streamer.contract import ALERTS, SCORES, TRAINING
 from streamer.core.engine import Engine
 from streamer.core.outputs import encode
-from streamer.settings import Settings
 from streamer.core.trainer import QUALITY_WINDOW, Trainer
+from streamer.pipeline import ROUTES, Pipeline
+from streamer.settings import Settings
 
 PROGRESS_EVERY = 200_000  # lines
 MAX_REPORTED = 20  # invalid lines printed one by one; the rest are counted
@@ -57,22 +59,21 @@ def replay(events_path: Path, alerts: BinaryIO | None = None, scores: BinaryIO |
            examples: BinaryIO | None = None, settings: Settings | None = None,
            model: bytes | None = None, learn: bool = True, progress: BinaryIO | None = None,
            errors=None, engine: Engine | None = None) -> tuple[Summary, Engine, Trainer | None]:
-    """Run the engine over a file; write outputs to the given binary streams."""
+    """Run the pipeline over a file; write outputs to the given binary streams.
+
+    Returns the summary, the engine (its states and counts) and, when learning, the
+    trainer. `engine` replaces the pipeline's own (a benchmark's frozen one).
+    """
     settings = settings or Settings()
-    engine = engine or Engine(settings)
-    key = settings.model_key_bytes
-    trainer = None
-    if model is not None:
-        if not engine.load_snapshot(model):
-            raise ValueError("--model: the snapshot's signature does not match STREAMER_MODEL_KEY")
-        if learn:
-            trainer = Trainer.restore(model, key)
-            trainer.publish_every = settings.publish_every  # this run's, as a worker does
-    elif learn:
-        trainer = Trainer(key, settings.publish_every)
+    pipeline = Pipeline(settings, engine=engine)
+    if model is not None and not pipeline.load_snapshot(model):
+        raise ValueError("--model: the snapshot's signature does not match STREAMER_MODEL_KEY")
+    sinks = {topic: sink for topic, sink in ((ALERTS, alerts), (SCORES, scores),
+                                             (TRAINING, examples)) if sink is not None}
+    routes = [(records, sinks[topic]) for topic, records in ROUTES if topic in sinks]
     summary = Summary()
     started = time.perf_counter()
-    process = engine.process_raw
+    process, learn_one, swap = pipeline.process, pipeline.learn, pipeline.load_snapshot
     name = str(events_path)
     with open(events_path, "rb") as f:
         for lineno, line in enumerate(f, 1):
@@ -92,26 +93,23 @@ def replay(events_path: Path, alerts: BinaryIO | None = None, scores: BinaryIO |
                     summary.duplicates += 1
                     continue
                 summary.late += 1
-            if scores is not None and fx.score is not None:
-                scores.write(encode(fx.score) + b"\n")
-            if fx.alert is not None:
-                if alerts is not None:
-                    alerts.write(encode(fx.alert) + b"\n")
-            for example in fx.examples:
-                summary.examples += 1
-                if examples is not None:
-                    examples.write(encode(example) + b"\n")
-                if trainer is not None:
-                    blob = trainer.learn_example(example)
+            for records, sink in routes:
+                for record in records(fx):
+                    sink.write(encode(record) + b"\n")
+            summary.examples += len(fx.examples)
+            if learn:
+                for example in fx.examples:
+                    blob = learn_one(example)
                     if blob is not None:
-                        engine.load_snapshot(blob)
+                        swap(blob)  # as a worker loads a published snapshot
             if progress is not None and lineno % PROGRESS_EVERY == 0:
                 elapsed = time.perf_counter() - started
                 progress.write(f"\r{lineno:,} lines, {lineno / elapsed:,.0f}/s, "
-                               f"model v{engine.scorer.version}   ".encode())
+                               f"model v{pipeline.engine.scorer.version}   ".encode())
                 progress.flush()
     if progress is not None:
         progress.write(b"\n")
+    engine = pipeline.engine
     summary.seconds = time.perf_counter() - started
     summary.model_version = engine.scorer.version
     summary.borrowers = len(engine.states)
@@ -119,7 +117,7 @@ def replay(events_path: Path, alerts: BinaryIO | None = None, scores: BinaryIO |
         summary.alerts[tier] = summary.alerts.get(tier, 0) + n
     if errors is not None and summary.invalid > MAX_REPORTED:
         print(f"... and {summary.invalid - MAX_REPORTED} more invalid lines", file=errors)
-    return summary, engine, trainer
+    return summary, engine, pipeline.training() if learn else None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
