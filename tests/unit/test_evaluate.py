@@ -15,7 +15,6 @@ from streamer.evaluation import metrics
 from streamer.evaluation.inputs import read_examples, read_span
 from streamer.evaluation.offline import offline_reference
 
-pytest.importorskip("sklearn")
 
 
 def _jsonl(path: Path, rows: list[dict]) -> Path:

@@ -14,6 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from streamer.core.events import decode
 from streamer.simulate import SCENARIOS, generate, scenarios
 from streamer.simulate.command import add_arguments, run, write_jsonl
 from streamer.simulate.scenarios import CollectionPolicy
@@ -195,10 +196,9 @@ def test_loan_events_tell_a_consistent_story():
 
 
 def test_events_decode_with_the_project_contract():
-    events_mod = pytest.importorskip("streamer.core.events")
     events, _ = small_run()
     for _, _, ev in events:
-        events_mod.decode(msgspec.json.encode(ev))
+        decode(msgspec.json.encode(ev))
 
 
 def test_volume_is_moderate_per_borrower_month():
