@@ -51,8 +51,8 @@ def book_values(borrowers: int, seed: int = 7) -> list[bytes]:
     """Table values of every borrower of a replayed simulated year (the worker's layout)."""
     import msgspec
 
-    from streamer.runtime.states import encode_value
     from streamer.core.engine import Engine
+    from streamer.runtime.states import encode_value
     from streamer.simulate import generate
 
     engine = Engine()
@@ -69,9 +69,9 @@ def measure(mode: str, n: int, values_path: Path, partitions: int) -> dict:
     # import what a mode needs before the baseline: only the state itself is counted
     from faust.stores.rocksdb import RocksDBOptions
 
+    from streamer.core.state import BorrowerState
     from streamer.runtime.app import ROCKSDB_OPTIONS
     from streamer.runtime.states import decode_value
-    from streamer.core.state import BorrowerState
 
     base = rss()
     result: dict = {"mode": mode, "borrowers": n}

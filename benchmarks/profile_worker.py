@@ -28,8 +28,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from worker_throughput import (  # noqa: E402
-    REPO, bench_env, broker, end_offsets, machine, publish, scrape, spawn_worker,
-    starter_model, stop_kafka, stop_workers)
+    REPO,
+    bench_env,
+    broker,
+    end_offsets,
+    machine,
+    publish,
+    scrape,
+    spawn_worker,
+    starter_model,
+    stop_kafka,
+    stop_workers,
+)
 
 from streamer.runtime import topics  # noqa: E402
 from streamer.settings import Settings  # noqa: E402

@@ -42,7 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from latency import fmt, probe, spread  # noqa: E402
 from worker_throughput import (  # noqa: E402
-    REPO, bench_env, broker, machine, spawn_worker, stop_kafka, stop_workers)
+    REPO,
+    bench_env,
+    broker,
+    machine,
+    spawn_worker,
+    stop_kafka,
+    stop_workers,
+)
 
 from streamer.runtime import topics  # noqa: E402
 from streamer.runtime.states import encode_value  # noqa: E402

@@ -24,9 +24,9 @@ from streamer.core import events as ev
 from streamer.core import features
 from streamer.core.context import Context
 from streamer.core.engine import Engine
-from streamer.replay import replay
 from streamer.core.state import BorrowerState
 from streamer.core.update import apply
+from streamer.replay import replay
 
 OUT = Path(__file__).resolve().parent.parent / "out" / "bench"  # generated input (large)
 RESULTS = Path(__file__).resolve().parent / "results"

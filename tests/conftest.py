@@ -59,6 +59,10 @@ def mk():
 
 # -- Kafka: one broker per session and the deployments on it, for tests/integration and
 # tests/reliability alike (defined here, once, so that both folders share the broker) --
+from streamer.core.trainer import Trainer  # noqa: E402
+from streamer.replay import replay  # noqa: E402
+from streamer.settings import Settings  # noqa: E402
+from streamer.simulate import generate  # noqa: E402
 from tests.integration.conftest import (  # noqa: E402
     CONTEXT_FEATURES,
     ENV_BOOTSTRAP,
@@ -68,10 +72,6 @@ from tests.integration.conftest import (  # noqa: E402
     KafkaBroker,
     wait_for_kafka,
 )
-from streamer.replay import replay  # noqa: E402
-from streamer.settings import Settings  # noqa: E402
-from streamer.simulate import generate  # noqa: E402
-from streamer.core.trainer import Trainer  # noqa: E402
 
 
 @pytest.fixture(scope="session")

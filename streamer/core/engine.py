@@ -31,9 +31,9 @@ from streamer.core.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.core.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
 from streamer.core.policy import RANK, Decision, Policy, alert_id
 from streamer.core.privacy import dead_letter
-from streamer.settings import Settings
 from streamer.core.state import BorrowerState
 from streamer.core.update import apply
+from streamer.settings import Settings
 
 _UTC = dt.timezone.utc
 

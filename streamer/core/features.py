@@ -17,8 +17,23 @@ import struct
 
 from streamer.core.context import Context
 from streamer.core.state import (
-    CASH, DAY, DISCRETIONARY, DRAWN, DRAWS, DUE, ESSENTIAL, GAMBLING, HARSH, INCOME, MISSED,
-    OTHER_IN, OTHER_LOANS, PAID, PARTIAL, TRANSFER_OUT, BorrowerState,
+    CASH,
+    DAY,
+    DISCRETIONARY,
+    DRAWN,
+    DRAWS,
+    DUE,
+    ESSENTIAL,
+    GAMBLING,
+    HARSH,
+    INCOME,
+    MISSED,
+    OTHER_IN,
+    OTHER_LOANS,
+    PAID,
+    PARTIAL,
+    TRANSFER_OUT,
+    BorrowerState,
 )
 
 MONTH = 30 * DAY

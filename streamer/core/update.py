@@ -18,8 +18,18 @@ import datetime as dt
 
 from streamer.core import events as ev
 from streamer.core.state import (
-    CATEGORY_CHANNEL, DAY, DRAWN, DRAWS, DUE, HARSH, INCOME, MISSED, PAID,
-    PARTIAL, BorrowerState, Loan,
+    CATEGORY_CHANNEL,
+    DAY,
+    DRAWN,
+    DRAWS,
+    DUE,
+    HARSH,
+    INCOME,
+    MISSED,
+    PAID,
+    PARTIAL,
+    BorrowerState,
+    Loan,
 )
 
 PARTIAL_BELOW = 0.95  # a payment covering less than this share of the due is partial

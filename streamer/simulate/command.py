@@ -107,8 +107,8 @@ def produce_to_kafka(args: argparse.Namespace) -> int:
     """`--kafka`: the events go to the input topics (see streamer.simulate.kafka)."""
     import asyncio
 
-    from streamer.settings import Settings
     from streamer.runtime.topics import client_options
+    from streamer.settings import Settings
 
     from .kafka import produce
 

@@ -14,7 +14,7 @@ from .borrowers import SALARIED, SELF_EMPLOYED, SMALL_BUSINESS, Population
 from .clock import Calendar
 from .emit import DayEvents, seconds
 from .loans import INTEREST_FIRST, METHODS, LoanBook
-from .mechanisms import INCOME, OVER, U, BorrowerState, Draws
+from .mechanisms import INCOME, OVER, BorrowerState, Draws, U
 from .scenarios import CollectionPolicy
 
 TERMS = np.array([1, 2, 3, 6, 9, 12], dtype=np.int32)

@@ -27,7 +27,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.prom import PROM_DIR, dashboard_queries, ensure_prometheus, rules, selectors
 from tests.integration.conftest import (
     Deployment,
     WorkerProcess,
@@ -37,6 +36,7 @@ from tests.integration.conftest import (
     simulated,
     wait_processed,
 )
+from tests.prom import PROM_DIR, dashboard_queries, ensure_prometheus, rules, selectors
 
 DATA_S = 120.0  # longest wait for every query to return data
 

@@ -25,8 +25,8 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streamer.runtime import topics
 from streamer.replay import replay
+from streamer.runtime import topics
 from streamer.settings import Settings
 from tests.integration.conftest import (
     PRODUCE_REST,

@@ -11,8 +11,8 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streamer.runtime import topics
 from streamer.contract import load_topics
+from streamer.runtime import topics
 from streamer.runtime.embedded import EmbeddedBroker
 from streamer.settings import Settings
 from tests.integration.conftest import unique_name

@@ -42,14 +42,13 @@ import msgspec
 import pytest
 
 from streamer.core import features
-from streamer.runtime import topics
-from streamer.replay import replay
-from streamer.settings import Settings
 from streamer.core.state import BorrowerState
+from streamer.replay import replay
+from streamer.runtime import topics
+from streamer.settings import Settings
 from tests.integration.conftest import (
     CONTEXT_FEATURES,
     PRODUCE_REST,
-    write_atomically,
     Deployment,
     WorkerProcess,
     alerts_of,
@@ -59,6 +58,7 @@ from tests.integration.conftest import (
     publish,
     read_all,
     simulated,
+    write_atomically,
 )
 
 # The common set-up of every scenario (the workers' environment).

@@ -28,9 +28,9 @@ from typing import Any
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
-from streamer.runtime import topics
 from streamer.core.events import MAX_EVENT_BYTES
 from streamer.core.privacy import MAX_DEADLETTER_RAW
+from streamer.runtime import topics
 from streamer.settings import Settings
 from tests.integration.conftest import (
     Deployment,

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from streamer.runtime import topics
 from streamer.cli import main
+from streamer.runtime import topics
 from streamer.settings import Settings
 
 

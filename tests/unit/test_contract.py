@@ -11,6 +11,7 @@ import pytest
 
 from streamer import contract
 from streamer.core import events, outputs
+
 TOPICS = Path(__file__).resolve().parents[2] / "topics"
 EXAMPLES = sorted((TOPICS / "examples").glob("*.json"))
 

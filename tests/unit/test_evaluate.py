@@ -16,7 +16,6 @@ from streamer.evaluation.inputs import read_examples, read_span
 from streamer.evaluation.offline import offline_reference
 
 
-
 def _jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path

@@ -7,12 +7,12 @@ import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.core.engine import Engine
+from streamer.core.portfolio import Portfolio
+from streamer.core.trainer import Trainer
 from streamer.pipeline import Pipeline
 from streamer.runtime.metrics import Metrics
 from streamer.settings import Settings
-from streamer.core.portfolio import Portfolio
 from streamer.simulate import generate
-from streamer.core.trainer import Trainer
 
 KEY = b"k" * 32
 

@@ -9,7 +9,13 @@ import pytest
 from river.metrics import RollingROCAUC
 
 from streamer.core.model import (
-    Calibrator, RiskModel, Scorer, SnapshotRefused, load_snapshot, make_challenger, sign,
+    Calibrator,
+    RiskModel,
+    Scorer,
+    SnapshotRefused,
+    load_snapshot,
+    make_challenger,
+    sign,
 )
 from streamer.core.outputs import TrainingExample
 from streamer.core.policy import Policy, PolicyConfig, alert_id

@@ -9,8 +9,8 @@ import pytest
 
 from streamer.core.engine import Engine
 from streamer.core.portfolio import BUCKETS, Portfolio, dpd_bucket, position
-from streamer.simulate import generate
 from streamer.core.state import BorrowerState
+from streamer.simulate import generate
 
 N_PARTITIONS = 4
 

@@ -94,9 +94,9 @@ def test_a_forged_model_is_refused(portfolio, tmp_path, capsys):
 
 
 def test_a_replay_from_a_snapshot_publishes_at_its_own_pace(portfolio, tmp_path):
+    from streamer.core.trainer import Trainer
     from streamer.replay import replay
     from streamer.settings import Settings
-    from streamer.core.trainer import Trainer
 
     code, _ = run_replay(portfolio, tmp_path / "a", "--save-model", str(tmp_path / "m.snap"))
     assert code == 0
