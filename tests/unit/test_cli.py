@@ -69,3 +69,22 @@ def test_faust_settings_keep_private_endpoints_off() -> None:
                                 sasl_password="p"))
     assert sasl.protocol.value == "SASL_SSL" and sasl.mechanism.value == "SCRAM-SHA-512"
     assert credentials(Settings()) is None
+
+
+def test_other_faust_versions_are_refused_in_one_line(tmp_path) -> None:
+    """streamer/faust015 was proven on exact versions: any other stops `streamer worker`
+    (exit 2) with one line that says what is installed, what is needed and how to fix it."""
+    from streamer.faust015 import PROVEN, UnprovenVersion, check_versions
+
+    check_versions()  # the installed ones are the proven ones
+    with pytest.raises(UnprovenVersion, match=r"faust-streaming 0\.15\.3 \(needs 0\.16\.0\)"):
+        check_versions({**PROVEN, "faust-streaming": "0.16.0"})
+    # the command: importlib.metadata reports another aiokafka before streamer starts
+    (tmp_path / "sitecustomize.py").write_text(
+        "import importlib.metadata as m\n_v = m.version\n"
+        "m.version = lambda name: '0.13.0' if name == 'aiokafka' else _v(name)\n")
+    out = run("worker", "--no-topic-check", env={"PYTHONPATH": str(tmp_path)})
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith("streamer worker: ") and "aiokafka 0.13.0 (needs 0.14.0)" in line
+    assert "pip install -c constraints.txt" in line
