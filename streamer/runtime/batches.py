@@ -59,8 +59,6 @@ class Runtime:
         self.metrics = Metrics(self.pipeline, portfolio=self.states.portfolio,
                                assignment=lambda: tables.active_counts(app),
                                holes=lambda: self.offsets.holes)
-        self.topic = {n: t.topic(settings, n) for n in (t.ALERTS, t.SCORES, t.DEADLETTER,
-                                                         t.TRAINING, t.MODELS)}
         self.table: Any = None  # the borrowers table (create_app)
         self.readers: list[Any] = []  # the Broadcasts scoring waits for (create_app)
         self.batches = 0  # batches scored (the watchdog looks for progress)
@@ -125,8 +123,8 @@ class Runtime:
 
     async def _send(self, outputs: list[tuple[str, bytes | None, bytes]]) -> None:
         """Produce (contract topic, key, value) records; returns once all are acknowledged."""
-        name = self.topic
-        await self.producer.produce([(name[topic], key, value, None)
+        settings = self.settings
+        await self.producer.produce([(t.topic(settings, topic), key, value, None)
                                      for topic, key, value in outputs])
 
     async def _persist(self) -> None:
@@ -157,7 +155,8 @@ class Runtime:
             self.metrics.training_examples += 1
             blob = self.pipeline.learn(example)
             if blob is not None:
-                await self.producer.produce([(self.topic[t.MODELS], CHAMPION, blob, None)])
+                models = t.topic(self.settings, t.MODELS)
+                await self.producer.produce([(models, CHAMPION, blob, None)])
             self.offsets.made_durable([event])
 
     async def on_model(self, record: Any) -> None:
@@ -219,7 +218,7 @@ class Runtime:
         changelog = tables.changelog(self.table)
         self.states.portfolio.revoke(tp.partition for tp in revoked if tp.topic == changelog)
         self.engine.context.set_portfolio(self.states.portfolio.groups())
-        if any(tp.topic == self.topic[t.TRAINING] for tp in revoked):
+        if any(tp.topic == t.topic(self.settings, t.TRAINING) for tp in revoked):
             self.pipeline.stop_training()  # the partition's next owner resumes from a snapshot
 
     async def on_recovered(self) -> None:
