@@ -61,7 +61,8 @@ making tasks per message (measure with STREAMER_DRAIN_FAST_PATH=off), the seek-b
 `getmany` seeks back to what it did not hand out.
 
 Also here, since they read the same internals: `commit` (the worker's own commits,
-`offsets.py`) and `describe` (what the guards log).
+`offsets.py`, through the consumer thread's aiokafka consumer; it trims Faust's `_gap`
+record, which only Faust's own commits used to trim) and `describe` (what the guards log).
 """
 
 from __future__ import annotations
@@ -299,6 +300,13 @@ async def commit(consumer: Any, offsets: dict[Any, int]) -> bool:
     except Exception as exc:  # noqa: BLE001 - at least once: the next commit, or the next owner
         log.info("commit of %s refused: %r", _short(offsets), exc)
         return False
+    # Faust's record of offsets its fetch loop jumped over serves only its own commits
+    # (which chop it); with those replaced it would grow with every jump (e.g. each
+    # transaction marker of a transactional producer), so it is chopped here.
+    gaps = consumer._gap
+    for tp, offset in offsets.items():
+        if tp in gaps:
+            gaps[tp].chop(0, offset)
     return True
 
 

@@ -13,10 +13,13 @@ from streamer.faust015.consumer import Consumer, install
 
 
 class FakeKafka:
-    """aiokafka as `getmany` and its seek-back see it: one fetch, positions, seeks."""
+    """aiokafka as `getmany`, its seek-back and `commit` see it: one fetch, positions,
+    seeks, commits (refused while `refuse` holds an exception)."""
 
     def __init__(self, records: dict, positions: dict) -> None:
         self.records, self.positions, self.seeks = records, positions, []
+        self.commits: list[dict] = []
+        self.refuse: BaseException | None = None
         self.revoked: set = set()
         self.assignment = self  # (subscription.assignment)
         self._subscription = type("S", (), {"subscription": self})()
@@ -29,6 +32,11 @@ class FakeKafka:
     def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append((tp, offset))
         self.positions[tp] = offset
+
+    async def commit(self, offsets: dict) -> None:
+        if self.refuse is not None:
+            raise self.refuse
+        self.commits.append({(tp.topic, tp.partition): o.offset for tp, o in offsets.items()})
 
 
 def fetch_of(tp: TP, offsets: range) -> list:
@@ -59,7 +67,8 @@ def fake_consumer(kafka: FakeKafka, stop_after: int | None = None,
             meanwhile(kafka)
 
     consumer._thread = type("T", (), dict(  # type: ignore[assignment]
-        _consumer=kafka, call_thread=staticmethod(call_thread), getmany=staticmethod(getmany),
+        _consumer=kafka, _ensure_consumer=staticmethod(lambda: kafka),
+        call_thread=staticmethod(call_thread), getmany=staticmethod(getmany),
         assignment=staticmethod(lambda: set(kafka.positions)),
         highwater=staticmethod(lambda tp: 100)))()
     consumer.perform_seek = perform_seek  # type: ignore[method-assign]

@@ -298,3 +298,30 @@ def test_a_partition_sought_or_revoked_meanwhile_keeps_that_seek() -> None:
 
     consumer, got = asyncio.run(hand_out(kafka, stop_after=0, meanwhile=rebalance))
     assert got == [] and kafka.seeks == [(tp2, 0)] and consumer.refetched == 1
+
+
+# -- commit: the worker's own commits ------------------------------------------------------
+def test_commit_sends_the_offsets_of_assigned_partitions_and_trims_fausts_gaps() -> None:
+    from streamer.faust015.consumer import commit
+
+    kafka = FakeKafka({}, {TP0: 0, TP1: 0})
+    consumer = fake_consumer(kafka)
+    consumer._gap[TP0].addi(3, 6)  # offsets Faust's loop jumped over
+    consumer._gap[TP0].addi(20, 25)
+    stray = TP("t", 9)  # not assigned (revoked meanwhile): not committed
+    assert asyncio.run(commit(consumer, {TP0: 12, TP1: 4, stray: 1}))
+    assert kafka.commits == [{("t", 0): 12, ("t", 1): 4}]
+    assert sorted((i.begin, i.end) for i in consumer._gap[TP0]) == [(20, 25)]
+
+
+def test_a_refused_commit_is_reported_not_raised() -> None:
+    from aiokafka.errors import CommitFailedError
+
+    from streamer.faust015.consumer import commit
+
+    kafka = FakeKafka({}, {TP0: 0})
+    kafka.refuse = CommitFailedError("the group has already rebalanced")
+    consumer = fake_consumer(kafka)
+    consumer._gap[TP0].addi(3, 6)
+    assert asyncio.run(commit(consumer, {TP0: 12})) is False
+    assert kafka.commits == [] and len(consumer._gap[TP0]) == 1  # kept for the next commit
