@@ -21,7 +21,7 @@ end of the run (``-- reliability figures --``) whatever pytest captures.
 Running: ``./dev.sh test -m reliability tests/reliability`` runs every scenario (~10 min
 on 2 cores). The default run (``./dev.sh test``, CI's ``.ci/run``) includes the fast ones
 (scenarios 1, 2, 6, 7, 8, 10, 11: ~5 min) and leaves out those marked
-``reliability_slow`` (3, 4, 5, 12: their own brokers, long waits), unless ``-m`` names
+``reliability_slow`` (3, 4, 5, 12, 13: their own brokers, long waits), unless ``-m`` names
 ``reliability``.
 """
 
