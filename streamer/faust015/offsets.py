@@ -42,7 +42,9 @@ from faust.types import TP
 from streamer.faust015.consumer import commit as commit_offsets
 
 log = logging.getLogger("streamer.offsets")
-READ_ATTEMPTS, READ_ATTEMPT_S = 4, 20.0  # RangeReader: a new consumer per attempt
+READ_ATTEMPT_S = 20.0  # RangeReader: one attempt, with a consumer of its own
+GIVE_UP_S = 300.0  # RangeReader: attempts go on this long (a broker restart), then it fails
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0  # pauses between attempts: doubling, capped
 
 
 class Record:
@@ -73,7 +75,10 @@ class RangeReader:
     """Reads ranges of partitions, and the group's commits, with consumers of its own.
 
     One call at a time (the scoring and training agents share it): a client is created,
-    started, used and, after a failure, replaced by one caller only.
+    started, used and, after a failure, replaced by one caller only. A failed attempt is
+    tried again with a new client after a growing pause, for up to `GIVE_UP_S`: a broker
+    that is away for a while (a restart) only pauses the agent. After that the error goes
+    up, the agent crashes and the worker restarts from its commit, which loses nothing.
     """
 
     def __init__(self, client_options: dict[str, Any], group_id: str) -> None:
@@ -83,32 +88,39 @@ class RangeReader:
         self._lock = asyncio.Lock()
 
     async def read(self, tp: Any, start: int, end: int, generation: int) -> list[Refetched]:
-        """Records [start, end) of one partition (fewer where the log has none).
-
-        Each attempt has its own consumer and a time limit: a consumer that makes no
-        progress (e.g. stale metadata after a hand-over) is replaced, not waited on.
-        After the last attempt the error goes up: the agent crashes and the worker
-        restarts from its commit, which loses nothing.
-        """
-        async with self._lock:
-            return await self._read(tp, start, end, generation)
-
-    async def _read(self, tp: Any, start: int, end: int, generation: int) -> list[Refetched]:
+        """Records [start, end) of one partition (fewer where the log has none)."""
+        label = f"{tp.topic}[{tp.partition}]"
         started = time.monotonic()
-        for attempt in range(1, READ_ATTEMPTS + 1):
+        async with self._lock:
+            out = await self._retried(f"read {label} {start}..{end - 1}", "_reader",
+                                      lambda: self._read_once(tp, start, end))
+        log.info("%s: read %d records of offsets %d..%d in %.2f s", label, len(out), start,
+                 end - 1, time.monotonic() - started)
+        return [Refetched(Record(r, generation)) for r in out]
+
+    async def committed(self, tp: Any) -> int:
+        """The group's committed offset of a partition, or its first offset if none."""
+        async with self._lock:
+            return await self._retried(f"read the group's commit of {tp.topic}[{tp.partition}]",
+                                       "_offsets", lambda: self._committed_once(tp))
+
+    async def _retried(self, what: str, client: str, once: Callable[[], Any]) -> Any:
+        """`once()` within READ_ATTEMPT_S, tried again with a new `client` until it works
+        or GIVE_UP_S have passed."""
+        started, attempt = time.monotonic(), 0
+        while True:
+            attempt += 1
             try:
-                out = await asyncio.wait_for(self._read_once(tp, start, end), READ_ATTEMPT_S)
-            except Exception as exc:  # noqa: BLE001 - retried with a new consumer
-                log.warning("%s[%d]: reading offsets %d..%d failed (attempt %d of %d): %r",
-                            tp.topic, tp.partition, start, end - 1, attempt, READ_ATTEMPTS, exc)
-                reader, self._reader = self._reader, None
-                if reader is not None:
-                    await reader.stop()
-                continue
-            log.info("%s[%d]: read %d records of offsets %d..%d in %.2f s", tp.topic,
-                     tp.partition, len(out), start, end - 1, time.monotonic() - started)
-            return [Refetched(Record(r, generation)) for r in out]
-        raise RuntimeError(f"could not read {tp.topic}[{tp.partition}] {start}..{end - 1}")
+                return await asyncio.wait_for(once(), READ_ATTEMPT_S)
+            except Exception as exc:  # noqa: BLE001 - tried again with a new consumer
+                log.warning("could not %s (attempt %d): %r", what, attempt, exc)
+                stale = getattr(self, client)
+                setattr(self, client, None)
+                if stale is not None:
+                    await stale.stop()
+                if time.monotonic() - started >= GIVE_UP_S:
+                    raise RuntimeError(f"could not {what}") from exc
+            await asyncio.sleep(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempt - 1)))
 
     async def _read_once(self, tp: Any, start: int, end: int) -> list[Any]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -125,33 +137,17 @@ class RangeReader:
                 out.extend(r for r in records if start <= r.offset < end)
         return out
 
-    async def committed(self, tp: Any) -> int:
-        """The group's committed offset of a partition, or its first offset if none."""
-        async with self._lock:
-            return await self._committed(tp)
-
-    async def _committed(self, tp: Any) -> int:
+    async def _committed_once(self, tp: Any) -> int:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        for attempt in range(1, READ_ATTEMPTS + 1):
-            try:
-                if self._offsets is None:
-                    self._offsets = await _started(AIOKafkaConsumer(
-                        **self.options, group_id=self.group_id, enable_auto_commit=False))
-                ktp = TopicPartition(tp.topic, tp.partition)
-                committed = await asyncio.wait_for(self._offsets.committed(ktp), READ_ATTEMPT_S)
-                if committed is not None and committed >= 0:
-                    return committed
-                starts = await asyncio.wait_for(self._offsets.beginning_offsets([ktp]),
-                                                READ_ATTEMPT_S)
-                return starts[ktp]
-            except Exception as exc:  # noqa: BLE001 - retried with a new consumer
-                log.warning("cannot read the committed offset of %s[%d] (attempt %d of %d): %r",
-                            tp.topic, tp.partition, attempt, READ_ATTEMPTS, exc)
-                offsets, self._offsets = self._offsets, None
-                if offsets is not None:
-                    await offsets.stop()
-        raise RuntimeError(f"could not read the group's commit of {tp.topic}[{tp.partition}]")
+        if self._offsets is None:
+            self._offsets = await _started(AIOKafkaConsumer(
+                **self.options, group_id=self.group_id, enable_auto_commit=False))
+        ktp = TopicPartition(tp.topic, tp.partition)
+        committed = await self._offsets.committed(ktp)
+        if committed is not None and committed >= 0:
+            return committed
+        return (await self._offsets.beginning_offsets([ktp]))[ktp]
 
     async def stop(self) -> None:
         async with self._lock:

@@ -178,3 +178,32 @@ def test_the_scoring_and_training_agents_can_ask_for_commits_at_once(
 
     assert asyncio.run(both()) == [42, 42]
     assert len(SlowStartingConsumer.started) == 1
+
+
+class AwayThenBack(SlowStartingConsumer):
+    """A consumer that cannot start while the broker is away (its first `away` starts)."""
+
+    away = 3
+
+    async def start(self) -> None:
+        if AwayThenBack.away > 0:
+            AwayThenBack.away -= 1
+            raise ConnectionError("Unable to bootstrap")
+        await super().start()
+
+
+def test_a_broker_away_for_a_while_pauses_the_reader_and_one_away_for_good_stops_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI's broker-outage scenario: the agent asked for a commit while the broker was down
+    for 20 s, and four attempts in a few milliseconds crashed the worker."""
+    import aiokafka
+
+    monkeypatch.setattr(aiokafka, "AIOKafkaConsumer", AwayThenBack)
+    monkeypatch.setattr(offsets_module, "RETRY_FIRST_S", 0.001)
+    reader = offsets_module.RangeReader({}, "group")
+    assert asyncio.run(reader.committed(T0)) == 42 and AwayThenBack.away == 0
+    AwayThenBack.away = 10**6
+    reader = offsets_module.RangeReader({}, "group")
+    monkeypatch.setattr(offsets_module, "GIVE_UP_S", 0.05)
+    with pytest.raises(RuntimeError, match="could not read the group's commit"):
+        asyncio.run(reader.committed(T0))
