@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics as m
+from .budget import at_budget
 from .inputs import (
     check_file,
     day_of,
@@ -144,6 +145,12 @@ def evaluate(
     early = m.early_tradeoff(scores.borrower, scores.seconds, scores.early, truth.default_day,
                              truth.first_missed_day, window_start, end)
 
+    budget = {
+        name: at_budget(scores.borrower, scores.seconds, values, truth.default_day,
+                        truth.first_missed_day, window_start, end)
+        for name, values in (("early", scores.early), ("default", scores.score))
+    }
+
     offline = None
     if examples_path is not None:
         from .offline import offline_reference
@@ -178,6 +185,7 @@ def evaluate(
         "top_k_precision": top_k,
         "noise": noise,
         "early_warning_thresholds": early,
+        "at_budget": budget,
         "calibration": calibration,
         "offline_reference": offline,
         "plot_data": {
@@ -221,6 +229,13 @@ def _num(x, fmt: str = ".3f") -> str:
     return "n/a" if x is None else format(x, fmt)
 
 
+def _budget_line(x: dict) -> str:
+    return (f"{x['budget']:.0%} ({_num(x['threshold'], '.3f')}): "
+            f"{_num(x['before_first_missed'], '.1%')} of defaulters before the first miss, "
+            f"{_num(x['at_least_30_days_before_default'], '.1%')} 30+ days before default, "
+            f"precision {_num(x['precision_180d'], '.1%')}")
+
+
 def format_summary(r: dict) -> str:
     """The result as a few readable lines."""
     a, lt, fm = r["auc"], r["lead_time_days"], r["flagged_before_first_missed"]
@@ -255,6 +270,10 @@ def format_summary(r: dict) -> str:
                      "ever on good borrowers: " + ", ".join(
                          f"{e['threshold']:.2f}: {_num(e['defaulters_before_first_missed'], '.0%')}"
                          f" / {_num(e['good_borrowers'], '.0%')}" for e in early))
+    for name, fig in (r.get("at_budget") or {}).items():
+        if fig:
+            lines.append(f"{name} score at a budget of good borrowers alerted (threshold): "
+                         + "; ".join(_budget_line(x) for x in fig["budgets"]))
     off = r.get("offline_reference")
     if off is not None:
         if off.get("status") == "ok":

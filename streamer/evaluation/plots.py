@@ -121,11 +121,38 @@ def _alerts_by_tier(result: dict, path: Path) -> None:
     fig.savefig(path)
 
 
+def _capture_curve(result: dict, path: Path) -> None:
+    fig = _figure()
+    ax = fig.subplots()
+    drawn = False
+    for (name, fig_), color in zip((result.get("at_budget") or {}).items(),
+                                   ("#4c72b0", "#dd8452", "#55a868", "#8172b3"), strict=False):
+        curve = (fig_ or {}).get("curve") or {}
+        if curve.get("budget"):
+            x = [100 * b for b in curve["budget"]]
+            y = [None if c is None else 100 * c for c in curve["before_first_missed"]]
+            ax.plot(x, y, color=color, label=f"{name} score")
+            drawn = True
+    if drawn:
+        ax.plot([0, 30], [0, 30], color="gray", linestyle=":", label="no better than chance")
+        for budget in (2, 5, 10):
+            ax.axvline(budget, color="lightgray", linewidth=0.8)
+        ax.legend(loc="lower right")
+    else:
+        _no_data(ax, "no scores")
+    ax.set(xlabel="alert budget: % of never-defaulting borrowers alerted in the window",
+           ylabel="% of defaulters caught before the first missed payment",
+           xlim=(0, 30), ylim=(0, 100),
+           title="Capture at an alert budget (threshold set by the budget)")
+    fig.savefig(path)
+
+
 PLOTS = {
     "lead_time_hist.png": _lead_time,
     "roc_pr.png": _roc_pr,
     "calibration.png": _calibration,
     "alerts_by_tier.png": _alerts_by_tier,
+    "capture_by_budget.png": _capture_curve,
 }
 
 

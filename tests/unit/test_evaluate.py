@@ -337,7 +337,8 @@ def test_run_writes_json_and_non_empty_pngs(tmp_path, capsys):
     assert result["lead_time_days"]["median"] == 45
     assert result["offline_reference"]["status"] == "ok"
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert pngs == ["alerts_by_tier.png", "calibration.png", "lead_time_hist.png", "roc_pr.png"]
+    assert pngs == ["alerts_by_tier.png", "calibration.png", "capture_by_budget.png",
+                    "lead_time_hist.png", "roc_pr.png"]
     for p in out.glob("*.png"):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 1000
     printed = capsys.readouterr().out

@@ -1,0 +1,91 @@
+"""Capture at an alert budget (`streamer.evaluation.budget`) on hand-built books."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from streamer.evaluation.budget import at_budget
+from streamer.evaluation.inputs import NEVER
+
+DAY = 86400.0
+
+
+def _book(rows, default, missed, budgets, start=0, end=364):
+    """rows: (borrower, day, value); default/missed: per-borrower day or None (never)."""
+    b, d, v = (np.array(x) for x in zip(*rows, strict=True))
+    as_days = [np.array([NEVER if x is None else x for x in col], dtype=np.int64)
+               for col in (default, missed)]
+    return at_budget(b.astype(np.int64), d * DAY + 3600.0, v.astype(np.float64), *as_days,
+                     start, end, budgets=budgets)
+
+
+def test_the_budget_sets_the_threshold_on_good_borrowers_maxima():
+    # borrowers 0-9 never default; their maxima are 0.1 .. 1.0 (each also has a lower score)
+    rows = [(g, 20, 0.1 * (g + 1)) for g in range(10)] + [(g, 40, 0.01) for g in range(10)]
+    rows += [(10, 30, 0.95), (10, 60, 0.2),   # caught: 0.95 before its first miss (day 50)
+             (11, 30, 0.5),                   # below the threshold
+             (12, 30, 0.3), (12, 55, 0.99)]   # 0.99 comes after its first miss (day 50)
+    default = [None] * 10 + [150, 150, 150]
+    missed = [None] * 10 + [50, 50, 50]
+    r = _book(rows, default, missed, budgets=(0.2,))
+    x = r["budgets"][0]
+    assert r["good_borrowers"] == 10 and r["defaulters_before_first_missed"] == 3
+    assert x["threshold"] == pytest.approx(0.9)  # 2 of 10 good borrowers reach it
+    assert x["before_first_missed"] == pytest.approx(1 / 3)
+    # 30+ days before default (day 150): every score of 10 and 12 is that early
+    assert x["at_least_30_days_before_default"] == pytest.approx(2 / 3)
+
+
+def test_a_constant_score_catches_only_the_budget_share():
+    rows = [(i, 10, 0.5) for i in range(200)]
+    default = [100] * 20 + [None] * 180
+    missed = [40] * 20 + [None] * 180
+    for budget in (0.02, 0.05, 0.10):
+        x = _book(rows, default, missed, budgets=(budget,))["budgets"][0]
+        assert x["before_first_missed"] == pytest.approx(budget, abs=0.003)
+        assert x["precision_180d"] == pytest.approx(20 / 200)
+
+
+def test_scores_on_or_after_default_and_outside_the_window_do_not_count():
+    rows = [(0, 10, 0.1), (1, 10, 0.2), (2, 10, 0.3),  # good borrowers
+            (3, 200, 0.9),      # on the defaulter's default day: the outcome is not ahead
+            (3, 5, 0.8),        # before the evaluated window (it starts on day 7)
+            (3, 30, 0.05)]
+    r = _book(rows, [None, None, None, 200], [None, None, None, 110], budgets=(1 / 3,),
+              start=7)
+    x = r["budgets"][0]
+    assert x["threshold"] == pytest.approx(0.3)
+    assert x["before_first_missed"] == 0.0
+
+
+def test_precision_counts_first_crossings_with_180_days_of_outcome():
+    rows = [(0, 10, 0.9),   # good, crosses on day 10: a wrong alert
+            (1, 20, 0.9),   # defaults on day 150: right (within 180 days of day 20)
+            (2, 30, 0.9),   # defaults on day 300: 270 days later, wrong at 180 days
+            (3, 250, 0.9),  # good, crosses on day 250 > 364 - 180: outcome not yet known
+            (4, 10, 0.1), (5, 10, 0.1), (6, 10, 0.1), (7, 10, 0.1)]
+    default = [None, 150, 300, None, None, None, None, None]
+    missed = [None, 60, 200, None, None, None, None, None]
+    x = _book(rows, default, missed, budgets=(2 / 6,))["budgets"][0]
+    assert x["threshold"] == pytest.approx(0.9)
+    assert x["flagged_with_outcome"] == 3
+    assert x["precision_180d"] == pytest.approx(1 / 3)
+
+
+def test_the_curve_rises_with_the_budget_and_no_scores_give_none():
+    rng = np.random.default_rng(7)
+    n_good, n_bad = 400, 40
+    rows = [(i, 20, float(rng.uniform(0, 1))) for i in range(n_good)]
+    rows += [(n_good + j, 20, float(rng.uniform(0.3, 1))) for j in range(n_bad)]
+    r = _book(rows, [None] * n_good + [200] * n_bad, [None] * n_good + [100] * n_bad,
+              budgets=(0.05,))
+    curve = [c for c in r["curve"]["before_first_missed"] if c is not None]
+    assert len(curve) == len(r["curve"]["budget"])
+    assert all(b >= a for a, b in pairwise(curve))
+    assert curve[-1] > curve[0]
+    nan = at_budget(np.array([0]), np.array([DAY]), np.array([np.nan]),
+                    np.array([NEVER]), np.array([NEVER]), 0, 364)
+    assert nan is None
