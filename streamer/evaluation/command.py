@@ -153,9 +153,12 @@ def evaluate(
 
     offline = None
     if examples_path is not None:
-        from .offline import offline_reference
+        from .offline import early_at_budget, offline_reference
 
-        offline = offline_reference(read_examples(examples_path))
+        examples = read_examples(examples_path)
+        offline = offline_reference(examples)
+        offline["early_at_budget"] = early_at_budget(
+            examples, truth.index, truth.default_day, truth.first_missed_day, scores)
 
     n_def = int((truth.default_day != m.NEVER).sum())
     result = {
@@ -285,4 +288,12 @@ def format_summary(r: dict) -> str:
             )
         else:
             lines.append(f"offline reference skipped: {off.get('reason')}")
+        eb = off.get("early_at_budget") or {}
+        if eb.get("status") == "ok":
+            for name, fig in eb["at_budget"].items():
+                if fig:
+                    lines.append(f"  {name} at test snapshots {eb['window'][0]}..{eb['window'][1]}"
+                                 ": " + "; ".join(_budget_line(x) for x in fig["budgets"]))
+        elif eb:
+            lines.append(f"offline early-warning reference skipped: {eb.get('reason')}")
     return "\n".join(lines)

@@ -368,6 +368,8 @@ class _ExampleLine(msgspec.Struct):
     label: int
     features: dict[str, float | None]
     score: float | None = None
+    borrower_id: str | None = None
+    early_label: int | None = None
 
 
 @dataclass
@@ -377,6 +379,8 @@ class Examples:
     score: np.ndarray  # float64, NaN when the engine recorded no score
     features: np.ndarray  # float32 (n, len(names)), NaN when a feature is missing
     names: list[str]
+    borrower_id: list[str | None] = field(default_factory=list)
+    early_label: np.ndarray | None = None  # int8: 1, 0, or -1 (taken while overdue / absent)
 
 
 def read_examples(path: str | os.PathLike) -> Examples:
@@ -384,13 +388,17 @@ def read_examples(path: str | os.PathLike) -> Examples:
     names: list[str] = []
     col: dict[str, int] = {}
     blocks: list[np.ndarray] = []
-    sec, lab, val = [], [], []
+    sec, lab, val, early = [], [], [], []
+    ids: list[str | None] = []
     for batch in _batches(p, msgspec.json.Decoder(_ExampleLine)):
         labels = np.array([r.label for r in batch], dtype=np.int64)
         if ((labels != 0) & (labels != 1)).any():
             raise ValueError(f"{p}: a label is not 0 or 1 (found {sorted(set(labels.tolist()))})")
         lab.append(labels.astype(np.int8))
         val.append(np.array([r.score for r in batch], dtype=np.float64))
+        early.append(np.array([-1 if r.early_label is None else r.early_label for r in batch],
+                              dtype=np.int8))
+        ids.extend(r.borrower_id for r in batch)
         sec.append(parse_times([r.ts for r in batch], p))
         blocks.append(_feature_block([r.features for r in batch], names, col))
     labels = _concat(lab, np.int8)
@@ -400,7 +408,8 @@ def read_examples(path: str | os.PathLike) -> Examples:
         x[at : at + len(block), : block.shape[1]] = block
         at += len(block)
     return Examples(seconds=_concat(sec, np.float64), label=labels,
-                    score=_concat(val, np.float64), features=x, names=names)
+                    score=_concat(val, np.float64), features=x, names=names,
+                    borrower_id=ids, early_label=_concat(early, np.int8))
 
 
 def _feature_block(feats: list[dict], names: list[str], col: dict[str, int]) -> np.ndarray:

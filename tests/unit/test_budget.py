@@ -89,3 +89,55 @@ def test_the_curve_rises_with_the_budget_and_no_scores_give_none():
     nan = at_budget(np.array([0]), np.array([DAY]), np.array([np.nan]),
                     np.array([NEVER]), np.array([NEVER]), 0, 364)
     assert nan is None
+
+
+# -- the offline early-warning reference at the same budgets -------------------------------------
+
+
+def test_online_early_score_is_looked_up_at_or_before_each_snapshot():
+    from streamer.evaluation.inputs import Scores
+    from streamer.evaluation.offline import _at_snapshots
+
+    scores = Scores(borrower=np.array([0, 0, 2]), seconds=np.array([10.0, 20.0, 5.0]),
+                    score=np.zeros(3), early=np.array([0.1, 0.2, 0.9]))
+    got = _at_snapshots(scores, np.array([0, 0, 0, 1, 2]), np.array([15.0, 20.0, 5.0, 25.0, 6.0]))
+    assert got[:2].tolist() == [0.1, 0.2]
+    assert np.isnan(got[2]) and np.isnan(got[3])  # before its first score; never scored
+    assert got[4] == 0.9
+
+
+def test_the_batch_reference_learns_a_signal_the_online_score_lacks():
+    from streamer.evaluation.inputs import Examples, Scores
+    from streamer.evaluation.offline import early_at_budget
+
+    rng = np.random.default_rng(3)
+    n_good, n_bad = 300, 60
+    n = n_good + n_bad
+    first_missed = np.full(n, NEVER, dtype=np.int64)
+    default = np.full(n, NEVER, dtype=np.int64)
+    first_missed[n_good:] = 40 + 4 * np.arange(n_bad)  # days 40 .. 276
+    default[n_good:] = first_missed[n_good:] + 100
+    rows = [(i, d) for i in range(n) for d in range(0, 281, 7) if d < default[i]]
+    b = np.array([r[0] for r in rows])
+    d = np.array([r[1] for r in rows])
+    ahead = first_missed[b] - d
+    warned = (ahead > 0) & (ahead <= 60)  # the 60 days before a first miss show the signal
+    signal = np.where(warned, rng.uniform(0.6, 1.0, b.size), rng.uniform(0.0, 0.5, b.size))
+    early = np.where(d >= first_missed[b], -1, (ahead > 0) & (ahead <= 90)).astype(np.int8)
+    seconds = d * DAY + 3600.0
+    ex = Examples(seconds=seconds, label=np.zeros(b.size, dtype=np.int8),
+                  score=np.full(b.size, np.nan),
+                  features=np.c_[signal, rng.uniform(size=b.size)].astype(np.float32),
+                  names=["signal", "noise"], borrower_id=[f"b{i}" for i in b], early_label=early)
+    online = Scores(borrower=b, seconds=seconds, score=np.zeros(b.size),
+                    early=rng.uniform(size=b.size))
+    index = {f"b{i}": i for i in range(n)}
+    r = early_at_budget(ex, index, default, first_missed, online)
+    assert r["status"] == "ok"
+    split = seconds.min() + 0.7 * (seconds.max() - seconds.min())
+    # trained only on snapshots whose 90-day outcome was known at the split
+    assert r["train_examples"] == int(((seconds + 90 * DAY <= split) & (early >= 0)).sum())
+    ref = {x["budget"]: x for x in r["at_budget"]["reference"]["budgets"]}
+    onl = {x["budget"]: x for x in r["at_budget"]["online_early"]["budgets"]}
+    assert ref[0.05]["before_first_missed"] > 0.8
+    assert onl[0.10]["before_first_missed"] < 0.5
