@@ -54,6 +54,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="events, one JSON object a line, in time order")
     parser.add_argument("--truth", type=Path, default=Path("truth.jsonl"),
                         help="ground truth, one line per borrower")
+    parser.add_argument("--latent", type=Path, default=None, metavar="PATH",
+                        help="also write the simulator's latent state (savings, income, job, "
+                             "causes' cash drain, pressure, ...), one row per opened borrower "
+                             "a week, as a compressed numpy .npz; the events and truth do not "
+                             "change (see streamer/simulate/latent.py)")
     parser.add_argument("--kafka", action="store_true",
                         help="produce the events to the input topics on "
                              "STREAMER_BOOTSTRAP_SERVERS (with STREAMER_TOPIC_PREFIX and the "
@@ -78,6 +83,37 @@ def write_jsonl(sim: Simulation, out_path: str | Path, truth_path: str | Path) -
     return count
 
 
+def _check_latent(args: argparse.Namespace, others: tuple[Path, ...]) -> None:
+    latent = getattr(args, "latent", None)
+    if latent is None:
+        return
+    if not Path(latent.parent).is_dir():
+        raise ValueError(f"--latent: directory {str(latent.parent)!r} does not exist; "
+                         "create it first")
+    if latent.is_dir():
+        raise ValueError(f"--latent: {str(latent)!r} is a directory; give a file path")
+    if any(latent.resolve() == Path(p).resolve() for p in others):
+        raise ValueError("--latent: must be a different file from --out and --truth")
+
+
+def _with_latent(sim: Simulation, args: argparse.Namespace, write) -> tuple[int, str]:
+    """Run `write(sim)` (-> event count), recording the latent state when --latent asks;
+    returns (events, a note for the summary line)."""
+    if getattr(args, "latent", None) is None:
+        return write(sim), ""
+    from .latent import LatentWriter
+
+    writer = LatentWriter(args.latent, sim)
+    sim.record_latent(writer.add)
+    try:
+        events = write(sim)
+    except BaseException:
+        writer.discard()
+        raise
+    rows = writer.close()
+    return events, f", {rows:,} latent rows -> {args.latent}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Generate and write; one summary line on stdout. Bad values raise ValueError."""
     if args.kafka:
@@ -88,16 +124,17 @@ def run(args: argparse.Namespace) -> int:
                              f"{str(path.parent)!r} does not exist; create it first")
     if Path(args.out).resolve() == Path(args.truth).resolve():
         raise ValueError("--truth: must be a different file from --out")
+    _check_latent(args, (args.out, args.truth))
     started = time.perf_counter()
     sim = generate(args.scenario, args.borrowers, args.days, args.seed, args.start)
-    events = write_jsonl(sim, args.out, args.truth)
+    events, note = _with_latent(sim, args, lambda s: write_jsonl(s, args.out, args.truth))
     seconds = time.perf_counter() - started
     s = sim.summary()
     print(
         f"simulate {s['scenario']}: {events:,} events, {s['borrowers']:,} borrowers, "
         f"{s['defaulters']:,} defaulters ({100 * s['default_rate']:.2f}%), "
         f"{seconds:.1f} s ({events / max(seconds, 1e-9):,.0f} events/s)"
-        f" -> {args.out}, {args.truth}",
+        f" -> {args.out}, {args.truth}{note}",
         file=sys.stdout,
     )
     return 0
@@ -114,12 +151,13 @@ def produce_to_kafka(args: argparse.Namespace) -> int:
 
     if args.rate is not None and args.rate <= 0:
         raise ValueError("--rate must be > 0")
+    _check_latent(args, ())
     settings = Settings.from_env()
     sim = generate(args.scenario, args.borrowers, args.days, args.seed, args.start)
     started = time.perf_counter()
-    events = asyncio.run(produce(sim.events(), client_options(settings), settings.topic_prefix,
-                                 rate=args.rate))
+    events, note = _with_latent(sim, args, lambda s: asyncio.run(produce(
+        s.events(), client_options(settings), settings.topic_prefix, rate=args.rate)))
     seconds = time.perf_counter() - started
     print(f"simulate {args.scenario}: {events:,} events produced to "
-          f"{settings.bootstrap_servers} in {seconds:.1f} s", file=sys.stdout)
+          f"{settings.bootstrap_servers} in {seconds:.1f} s{note}", file=sys.stdout)
     return 0

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from . import lender, mechanisms
+from . import latent, lender, mechanisms
 from .borrowers import INDUSTRIES, REGIONS, SEGMENTS, make_population
 from .clock import Calendar
 from .emit import DayEvents, Item, seconds
@@ -52,6 +52,18 @@ class Simulation:
         self.id_prefix = "e" + hashlib.blake2s(tag, digest_size=4).hexdigest() + "-"
         self.count = 0
         self._state = "new"
+        self._latent: tuple[Callable[[int, np.ndarray, np.ndarray], None], int] | None = None
+
+    def record_latent(self, sink: Callable[[int, np.ndarray, np.ndarray], None],
+                      every: int = 7) -> None:
+        """Call `sink(day, borrowers, rows)` with the latent state (`latent.snapshot`) at
+        the end of days 0, every, 2*every, ...; it draws nothing, so the events and the
+        truth stay the same. Set it before iterating the events."""
+        if self._state != "new":
+            raise RuntimeError("record_latent() must come before the events are iterated")
+        if every < 1:
+            raise ValueError(f"every: {every!r} must be at least 1")
+        self._latent = (sink, every)
 
     # -- the run -----------------------------------------------------------------------
     def events(self) -> Iterator[Item]:
@@ -67,6 +79,8 @@ class Simulation:
         prefix = self.id_prefix
         for d in range(self.days):
             items = self._day(d)
+            if self._latent is not None and d % self._latent[1] == 0:
+                self._latent[0](d, *latent.snapshot(self, d))
             start = self.count
             self.count += len(items)
             for (_, _, ev), k in zip(items, range(start, self.count)):
