@@ -1,7 +1,7 @@
 """`streamer evaluate`: how early and how well the engine warns, from replay's outputs.
 
     streamer evaluate --events E --truth T --alerts A --scores S [--examples X] --out DIR
-                      [--from YYYY-MM-DD] [--k 10,50,100]
+                      [--latent L] [--from YYYY-MM-DD] [--k 10,50,100]
 
 Prints a summary, writes DIR/evaluation.json and PNG figures beside it. The figures and
 their exact rules (labels, censoring, what counts as "before") are described in
@@ -27,6 +27,7 @@ from .inputs import (
     day_str,
     read_alerts,
     read_examples,
+    read_latent,
     read_scores,
     read_span,
     read_truth,
@@ -50,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--examples", metavar="X", default=None,
                         help="labeled examples JSONL from `streamer replay --examples`: "
                              "adds the offline gradient-boosting reference")
+    parser.add_argument("--latent", metavar="L", default=None,
+                        help="the simulator's latent state from `streamer simulate --latent` "
+                             "(needs --examples): adds the upper bound, a batch model that "
+                             "also sees it, beside the early-warning reference")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="directory for evaluation.json and the PNG figures")
     parser.add_argument("--from", dest="start_from", metavar="DATE", default=None,
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(
         args.events, args.truth, args.alerts, args.scores,
         examples_path=args.examples, start_from=args.start_from, ks=ks,
+        latent_path=args.latent,
     )
     out = Path(args.out)
     json_path = write_result(result, out)
@@ -102,12 +108,18 @@ def evaluate(
     start_from: str | date | None = None,
     ks: Iterable[int] = DEFAULT_KS,
     horizon_days: int = m.HORIZON_DAYS,
+    latent_path=None,
 ) -> dict:
     """Every figure of the evaluation, as a JSON-ready dict (nothing printed or written)."""
     files = {"events": events_path, "truth": truth_path, "alerts": alerts_path,
              "scores": scores_path}
     if examples_path is not None:
         files["examples"] = examples_path
+    if latent_path is not None:
+        if examples_path is None:
+            raise ValueError("--latent needs --examples (the upper bound is trained on the "
+                             "examples' snapshots)")
+        files["latent"] = latent_path
     for what, path in files.items():  # all up front, before reading gigabytes
         check_file(path, what)
     ks = parse_ks(ks)
@@ -156,9 +168,11 @@ def evaluate(
         from .offline import early_at_budget, offline_reference
 
         examples = read_examples(examples_path)
+        latent = None if latent_path is None else read_latent(latent_path, truth.index)
         offline = offline_reference(examples)
         offline["early_at_budget"] = early_at_budget(
-            examples, truth.index, truth.default_day, truth.first_missed_day, scores)
+            examples, truth.index, truth.default_day, truth.first_missed_day, scores,
+            latent=latent)
 
     n_def = int((truth.default_day != m.NEVER).sum())
     result = {
@@ -289,6 +303,12 @@ def format_summary(r: dict) -> str:
         else:
             lines.append(f"offline reference skipped: {off.get('reason')}")
         eb = off.get("early_at_budget") or {}
+        if eb.get("status") == "ok" and eb.get("latent"):
+            la = eb["latent"]
+            lines.append(f"  upper bound: the reference's features + {len(la['features'])} "
+                         f"latent features of the simulator (a row on or before "
+                         f"{_num(la['test_with_row'], '.0%')} of test snapshots); latent_only: "
+                         "those alone")
         if eb.get("status") == "ok":
             for name, fig in eb["at_budget"].items():
                 if fig:

@@ -118,6 +118,7 @@ _HINTS = {
     "alerts": "--alerts takes the alerts JSONL written by `streamer replay`",
     "scores": "--scores takes the per-event scores JSONL written by `streamer replay`",
     "examples": "--examples takes the labeled examples JSONL written by `streamer replay`",
+    "latent": "--latent takes the .npz written by `streamer simulate --latent` for the same run",
 }
 
 
@@ -432,3 +433,63 @@ def _feature_block(feats: list[dict], names: list[str], col: dict[str, int]) -> 
             if v is not None:
                 out[i, col[name]] = v
     return out
+
+
+# -- the simulator's latent state (upper bound) ------------------------------------------------
+
+
+@dataclass
+class Latent:
+    """Rows of `streamer simulate --latent`, sorted by (borrower, day)."""
+
+    borrower: np.ndarray  # int64 index into Truth
+    day: np.ndarray  # int64, days since 1970-01-01; the state at the end of that day
+    values: np.ndarray  # float32 (rows, len(names))
+    names: list[str]
+    unknown_borrower_rows: int = 0
+
+
+def read_latent(path: str | os.PathLike, index: dict[str, int]) -> Latent:
+    """The latent side file, its borrowers mapped to the truth's (rows of others dropped)."""
+    p = check_file(path, "latent")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            names = [str(x) for x in z["names"]]
+            ids = z["borrower_id"]
+            local = z["borrower"].astype(np.int64)
+            day = z["day"].astype(np.int64)
+            values = np.column_stack([z[name].astype(np.float32) for name in names]) if names \
+                else np.empty((local.size, 0), dtype=np.float32)
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise ValueError(f"{p}: not a latent-state file of `streamer simulate --latent` "
+                         f"({type(exc).__name__}: {exc}); {_HINTS['latent']}") from None
+    if values.shape[0] != local.size or day.size != local.size or (
+            local.size and (local.min() < 0 or local.max() >= ids.size)):
+        raise ValueError(f"{p}: the latent columns disagree in length or borrower index; "
+                         f"{_HINTS['latent']}")
+    to_truth = np.array([index.get(str(b), -1) for b in ids.tolist()], dtype=np.int64)
+    borrower = to_truth[local]
+    known = borrower >= 0
+    borrower, day, values = borrower[known], day[known], values[known]
+    order = np.lexsort((day, borrower))
+    return Latent(borrower=borrower[order], day=day[order], values=values[order], names=names,
+                  unknown_borrower_rows=int((~known).sum()))
+
+
+def as_of(key_borrower: np.ndarray, key_time: np.ndarray, borrower: np.ndarray,
+          time: np.ndarray) -> np.ndarray:
+    """For each (borrower, time), the index of the key row of the same borrower with the
+    latest time at or before it, or -1. Keys sorted by (borrower, time); times are
+    non-negative and below 2**33 (seconds or days since 1970).
+
+    >>> as_of(np.array([0, 0, 2]), np.array([10, 20, 5]), np.array([0, 0, 0, 1, 2]),
+    ...       np.array([15, 20, 5, 25, 6])).tolist()
+    [0, 1, -1, -1, 2]
+    """
+    if key_borrower.size == 0:
+        return np.full(borrower.size, -1, dtype=np.int64)
+    key = (key_borrower.astype(np.int64) << 33) + key_time.astype(np.int64)
+    want = (borrower.astype(np.int64) << 33) + time.astype(np.int64)
+    at = np.searchsorted(key, want, side="right") - 1
+    ok = (at >= 0) & (key_borrower[np.maximum(at, 0)] == borrower)
+    return np.where(ok, at, -1)

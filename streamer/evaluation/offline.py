@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from .budget import at_budget
-from .inputs import SECONDS_PER_DAY, Examples, Scores, day_str
+from .inputs import SECONDS_PER_DAY, Examples, Latent, Scores, as_of, day_str
 
 
 def _model(seed: int, n_train: int):
@@ -99,20 +99,33 @@ def offline_reference(ex: Examples, train_share: float = 0.7, seed: int = 0) -> 
 
 def _at_snapshots(scores: Scores, borrower: np.ndarray, seconds: np.ndarray) -> np.ndarray:
     """The online early score each borrower had at each time (its last line at or before)."""
-    key = (scores.borrower << 33) + scores.seconds.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    key, early = key[order], scores.early[order]
-    want = (borrower << 33) + seconds.astype(np.int64)
-    at = np.searchsorted(key, want, side="right") - 1
-    found = (at >= 0) & (key[np.maximum(at, 0)] >> 33 == borrower)
-    return np.where(found, early[np.maximum(at, 0)], np.nan)
+    order = np.lexsort((scores.seconds.astype(np.int64), scores.borrower))
+    at = as_of(scores.borrower[order], scores.seconds[order], borrower, seconds)
+    return np.where(at >= 0, scores.early[order][np.maximum(at, 0)], np.nan)
+
+
+def latent_at(latent: Latent, borrower: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """Each snapshot's latent row: the borrower's latest row on or before the snapshot's day
+    (a row holds the state at the end of its day); NaN where there is none."""
+    day = np.floor(seconds / SECONDS_PER_DAY).astype(np.int64)
+    at = as_of(latent.borrower, latent.day, borrower, day)
+    out = np.full((borrower.size, len(latent.names)), np.nan, dtype=np.float32)
+    found = at >= 0
+    out[found] = latent.values[at[found]]
+    return out
 
 
 def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray,
                     first_missed_day: np.ndarray, scores: Scores,
-                    train_share: float = 0.7, seed: int = 0, horizon_days: int = 90) -> dict:
+                    train_share: float = 0.7, seed: int = 0, horizon_days: int = 90,
+                    latent: Latent | None = None) -> dict:
     """The early-warning reference (batch, same features) and the online early score, both
-    at the same snapshots of the test part, at the same alert budgets."""
+    at the same snapshots of the test part, at the same alert budgets.
+
+    With `latent` (`streamer simulate --latent`), two more batch models with the same split
+    and training rule: `upper_bound` sees the examples' features plus each snapshot's latent
+    row (the simulator's hidden state: what no model of the events can see), and
+    `latent_only` the latent row alone. They bound what the reference could reach."""
     out: dict = {"train_share": train_share, "target": "30+ DPD within 90 days, current borrowers"}
     if ex.label.size == 0 or ex.early_label is None:
         return {**out, "status": "skipped", "reason": "the examples file has no examples"}
@@ -130,15 +143,24 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
     if y.size == 0 or y.min() == y.max() or not test.any():
         return {**out, "status": "skipped",
                 "reason": "the training part needs both outcomes and the test part snapshots"}
-    model_name, model = _model(seed, int(train.sum()))
-    model.fit(ex.features[train], y)
+    inputs = {"reference": ex.features}
+    if latent is not None:
+        rows = latent_at(latent, borrower, ex.seconds)
+        inputs["upper_bound"] = np.hstack([ex.features, rows])
+        inputs["latent_only"] = rows
+        found = ~np.isnan(rows).all(axis=1) if rows.shape[1] else np.zeros(test.size, bool)
+        out["latent"] = {"features": latent.names,
+                         "train_with_row": float(found[train].mean()),
+                         "test_with_row": float(found[test].mean())}
+    figures = {}
+    for name, x in inputs.items():
+        model_name, model = _model(seed, int(train.sum()))
+        model.fit(x[train], y)
+        figures[name] = model.predict_proba(x[test])[:, 1]
     b, sec = borrower[test], ex.seconds[test]
+    figures["online_early"] = _at_snapshots(scores, b, sec)
     first_day = int(split // SECONDS_PER_DAY)
     last_day = int(sec.max() // SECONDS_PER_DAY)
-    figures = {
-        "reference": model.predict_proba(ex.features[test])[:, 1],
-        "online_early": _at_snapshots(scores, b, sec),
-    }
     out.update(model=model_name, window=[day_str(first_day), day_str(last_day)])
     out["at_budget"] = {
         name: at_budget(b, sec, values, default_day, first_missed_day, first_day, last_day)
