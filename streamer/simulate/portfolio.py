@@ -55,7 +55,7 @@ class Simulation:
         self._latent: tuple[Callable[[int, np.ndarray, np.ndarray], None], int] | None = None
 
     def record_latent(self, sink: Callable[[int, np.ndarray, np.ndarray], None],
-                      every: int = 7) -> None:
+                      every: int = latent.EVERY) -> None:
         """Call `sink(day, borrowers, rows)` with the latent state (`latent.snapshot`) at
         the end of days 0, every, 2*every, ...; it draws nothing, so the events and the
         truth stay the same. Set it before iterating the events."""
