@@ -6,6 +6,8 @@
 # learning online over the evaluated year. Every score is given before its label is known.
 #
 #   benchmarks/quality.sh [BORROWERS] [SCENARIO ...]     (defaults: 50000, the four scenarios)
+# The evaluated book's latent state (simulate --latent) gives the upper bound beside the
+# LightGBM reference: the same model that also sees what the simulator hides.
 # Results: out/quality/<scenario>/evaluation.json (+ PNGs); benchmarks/results/quality.md
 # (benchmarks/quality_summary.py, run at the end) compares them with issue 3's targets.
 set -euo pipefail
@@ -25,11 +27,13 @@ for sc in $SCENARIOS; do
   $S simulate --scenario "$sc" --borrowers "$HISTORY_N" --seed 1001 --out "$d/history.jsonl" --truth "$d/history-truth.jsonl"
   $S replay "$d/history.jsonl" --save-model "$d/history.model" --quiet
   echo "== $sc: evaluated book ($N borrowers, seed 42) =="
-  $S simulate --scenario "$sc" --borrowers "$N" --seed 42 --out "$d/events.jsonl" --truth "$d/truth.jsonl"
+  $S simulate --scenario "$sc" --borrowers "$N" --seed 42 --out "$d/events.jsonl" --truth "$d/truth.jsonl" \
+    --latent "$d/latent.npz"
   $S replay "$d/events.jsonl" --model "$d/history.model" --alerts "$d/alerts.jsonl" \
     --scores "$d/scores.jsonl" --examples "$d/examples.jsonl" --quiet | tee "$d/replay.txt"
   $S evaluate --events "$d/events.jsonl" --truth "$d/truth.jsonl" --alerts "$d/alerts.jsonl" \
-    --scores "$d/scores.jsonl" --examples "$d/examples.jsonl" --out "$d" | tee "$d/evaluate.txt"
+    --scores "$d/scores.jsonl" --examples "$d/examples.jsonl" --latent "$d/latent.npz" \
+    --out "$d" | tee "$d/evaluate.txt"
   rm -f "$d/history.jsonl" "$d/scores.jsonl"  # large; the figures are in evaluation.json
 done
 .venv/bin/python benchmarks/quality_summary.py "$OUT"

@@ -91,18 +91,22 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
                    "set by the budget on each score). Capture: share of defaulters flagged "
                    "before their first missed payment. Precision: share of flagged borrowers "
                    f"at 90+ DPD within 180 days. Reference columns: test snapshots {window}.")
+        upper = _by_budget((eb.get("at_budget") or {}).get("upper_bound"))
         header = ("| budget | early score: before first miss | 30+ days before 90+ DPD | "
                   "precision | default score: before first miss | LightGBM (same features) | "
+                  "upper bound: LightGBM + the simulator's latent state | "
                   "online early, same snapshots |")
         lines += ["", f"## Capture at an alert budget: `{sc}`", "", explain, "", header,
-                  "|---|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|---|---|"]
         for b, x in early.items():
             d, rf, sn = default.get(b, {}), ref.get(b, {}), at_snap.get(b, {})
+            ub = upper.get(b, {})
             lines.append(
                 f"| {b:.0%} | {pct(x['before_first_missed'])} | "
                 f"{pct(x.get('at_least_30_days_before_default'))} | "
                 f"{pct(x.get('precision_180d'))} | {pct(d.get('before_first_missed'))} | "
-                f"{pct(rf.get('before_first_missed'))} | {pct(sn.get('before_first_missed'))} |")
+                f"{pct(rf.get('before_first_missed'))} | {pct(ub.get('before_first_missed'))} | "
+                f"{pct(sn.get('before_first_missed'))} |")
         if sc in TARGETED:
             five, ten = early.get(0.05, {}), early.get(0.1, {})
             auc = r["auc"]["roc_auc"]
