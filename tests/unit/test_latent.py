@@ -3,11 +3,9 @@ batch model that also sees it (`streamer evaluate --latent`)."""
 
 from __future__ import annotations
 
-import argparse
 import collections
 import datetime as dt
 from functools import cache
-from pathlib import Path
 
 import msgspec
 import numpy as np
@@ -17,18 +15,13 @@ from streamer.cli import main
 from streamer.evaluation.inputs import NEVER, Examples, Latent, Scores, day_of, read_latent
 from streamer.evaluation.offline import early_at_budget, latent_at
 from streamer.simulate import generate
-from streamer.simulate.command import add_arguments, run, write_jsonl
+from streamer.simulate.command import run, write_jsonl
 from streamer.simulate.latent import LATENT_NAMES
+
+from .test_simulate import _args  # the command's arguments for files under tmp_path
 
 DAY = 86400.0
 START = dt.date(2026, 1, 1)
-
-
-def _args(tmp_path: Path, *extra: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return parser.parse_args(["--out", str(tmp_path / "e.jsonl"),
-                              "--truth", str(tmp_path / "t.jsonl"), *extra])
 
 
 # -- the side file ------------------------------------------------------------------------------
