@@ -42,7 +42,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from .inputs import NEVER, SECONDS_PER_DAY
+from .inputs import NEVER
+from .metrics import days_of
 
 BUDGETS = (0.02, 0.05, 0.10)
 CURVE_BUDGETS = tuple(round(x, 4) for x in np.linspace(0.005, 0.30, 60))
@@ -85,7 +86,7 @@ def at_budget(
     curve_budgets: Iterable[float] = CURVE_BUDGETS,
 ) -> dict | None:
     """The figures at each budget and the capture-versus-budget curve (None: no scores)."""
-    day = np.floor(seconds / SECONDS_PER_DAY).astype(np.int64)
+    day = days_of(seconds)
     rows = np.isfinite(value) & (day >= window_start) & (day <= end_day)
     rows &= day < default_day[borrower]
     if not rows.any():

@@ -22,6 +22,7 @@ import numpy as np
 
 from .budget import at_budget
 from .inputs import SECONDS_PER_DAY, Examples, Latent, Scores, as_of, day_str
+from .metrics import days_of
 
 
 def _model(seed: int, n_train: int):
@@ -107,7 +108,7 @@ def _at_snapshots(scores: Scores, borrower: np.ndarray, seconds: np.ndarray) -> 
 def latent_at(latent: Latent, borrower: np.ndarray, seconds: np.ndarray) -> np.ndarray:
     """Each snapshot's latent row: the borrower's latest row on or before the snapshot's day
     (a row holds the state at the end of its day); NaN where there is none."""
-    day = np.floor(seconds / SECONDS_PER_DAY).astype(np.int64)
+    day = days_of(seconds)
     at = as_of(latent.borrower, latent.day, borrower, day)
     out = np.full((borrower.size, len(latent.names)), np.nan, dtype=np.float32)
     found = at >= 0
