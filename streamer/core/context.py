@@ -23,7 +23,6 @@ from __future__ import annotations
 import msgspec
 
 BASELINE_HALF_LIFE = 180 * 86_400.0
-RECENT_HALF_LIFE = 30 * 86_400.0  # the "last month's level" an indicator's change is read against
 DELINQUENT_DPD = 30
 # Prior for the delinquency rate of a small group: 2% as if seen over 50 borrowers.
 _PRIOR_RATE, _PRIOR_N = 0.02, 50.0
@@ -33,7 +32,6 @@ class Indicator(msgspec.Struct, array_like=True):
     value: float
     baseline: float
     ts: float
-    recent: float | None = None  # a fast baseline (RECENT_HALF_LIFE); None in older tables
 
 
 class Context:
@@ -49,8 +47,7 @@ class Context:
     def features(self, industry: str, region: str) -> tuple[float, ...]:
         """What the context says about a borrower of this industry and region:
         (orders, raw prices, regional stress, unemployment deviations; industry and region
-        delinquency rates; the orders' and the stress's change against their last month).
-        Cached until the context changes (it changes rarely)."""
+        delinquency rates). Cached until the context changes (it changes rarely)."""
         key = (industry, region)
         hit = self._cache.get(key)
         if hit is not None and hit[0] == self._version:
@@ -62,8 +59,6 @@ class Context:
             self.deviation("region", region, "unemployment_rate"),
             self.delinquency_rate("industry", industry),
             self.delinquency_rate("region", region),
-            self.change("industry", industry, "orders_index"),
-            self.change("region", region, "stress_index"),
         )
         self._cache[key] = (self._version, values)
         return values
@@ -74,16 +69,13 @@ class Context:
         self._version += 1
         ind = self.indicators.get(key)
         if ind is None:
-            self.indicators[key] = Indicator(value, value, ts, value)
+            self.indicators[key] = Indicator(value, value, ts)
             return
         if ts < ind.ts:  # a late reading is not the latest; the newer one stands
             return
         weight = 1.0 - 2.0 ** ((ind.ts - ts) / BASELINE_HALF_LIFE)
         # The baseline moves toward the value it held until now, so a jump shows as deviation.
         ind.baseline += weight * (ind.value - ind.baseline)
-        recent = ind.value if ind.recent is None else ind.recent
-        ind.recent = recent + (1.0 - 2.0 ** ((ind.ts - ts) / RECENT_HALF_LIFE)) * (
-            ind.value - recent)
         ind.value, ind.ts = value, ts
 
     def value(self, scope: str, scope_id: str, name: str, default: float = 0.0) -> float:
@@ -96,22 +88,6 @@ class Context:
         if ind is None or ind.baseline == 0.0:
             return 0.0
         return (ind.value - ind.baseline) / abs(ind.baseline)
-
-    def change(self, scope: str, scope_id: str, name: str) -> float:
-        """Relative distance of the latest value from its last month's level (its
-        direction: < 0 falling), clipped to +-1 (0 when unknown).
-
-        >>> ctx = Context()
-        >>> for week, v in enumerate((100.0, 100.0, 100.0, 90.0)):
-        ...     ctx.apply_macro("industry", "retail", "orders_index", v, week * 7 * 86_400.0)
-        >>> round(ctx.change("industry", "retail", "orders_index"), 3)
-        -0.1
-        """
-        ind = self.indicators.get((scope, scope_id, name))
-        if ind is None or not ind.recent:
-            return 0.0
-        d = (ind.value - ind.recent) / abs(ind.recent)
-        return -1.0 if d < -1.0 else 1.0 if d > 1.0 else d
 
     # -- portfolio ----------------------------------------------------------------------
     def count_borrower(self, industry: str, region: str, delta: int) -> None:

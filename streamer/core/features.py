@@ -39,9 +39,6 @@ from streamer.core.state import (
 MONTH = 30 * DAY
 # short/long ratio of a steady monthly income, averaged over the month (see `income_trend`)
 _STEADY_RATIO = 0.33
-# A steady flow of 1 a month reads, averaged over the month, 1/ln 2 = 1.44 at the 30-day
-# half-life: divided by this, the short sum is a monthly rate.
-_SHORT_MONTHS = 1.0 / math.log(2.0)
 
 FEATURES: tuple[str, ...] = (
     # who the borrower is
@@ -62,11 +59,6 @@ FEATURES: tuple[str, ...] = (
     # context
     "industry_orders", "industry_raw_prices", "region_stress", "region_unemployment",
     "industry_delinquency", "region_delinquency",
-    # relative to the borrower's own history (from the same state: no more bytes per borrower)
-    "income_vs_own", "burden", "spend_trend", "net_flow_90d", "net_borrow_30d",
-    "other_in_trend", "draws_trend",
-    # the context's direction: deviation from its last month's level
-    "industry_orders_change", "region_stress_change",
 )
 
 
@@ -95,14 +87,8 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
     limit = s.credit_limit
     worst = s.dpd_worst
     seg = s.segment
-    (orders, raw_prices, stress, unemployment, ind_bad, reg_bad, orders_change,
-     stress_change) = ctx.features(s.industry, s.region)
-    out_s = (short[ESSENTIAL] + short[DISCRETIONARY] + short[GAMBLING] + short[CASH]
-             + short[OTHER_LOANS] + short[TRANSFER_OUT])
-    # all the income seen over the months since the account opened: the borrower's own
-    # normal monthly income (after two months, when it means something)
-    months = tenure / MONTH
-    own_monthly = var.mean.n * income_mean / months if months >= 2.0 else 0.0
+    orders, raw_prices, stress, unemployment, ind_bad, reg_bad = ctx.features(s.industry,
+                                                                             s.region)
     return {
         "credit_score": (s.credit_score - 650) / 100.0 if s.credit_score else 0.0,
         "credit_score_missing": 0.0 if s.credit_score else 1.0,
@@ -145,28 +131,6 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
         "region_unemployment": unemployment,
         "industry_delinquency": ind_bad,
         "region_delinquency": reg_bad,
-        # the last month's income against the borrower's own monthly average since opening
-        # (< 1: earning less than usual; income-shock defaulters read ~0.3 before the miss)
-        "income_vs_own": _clip(income_s / _SHORT_MONTHS / own_monthly, 0.0, 3.0)
-        if own_monthly > 1.0 else 1.0,
-        # installments falling due against income (both over ~3 months)
-        "burden": _clip(long[DUE] / (income_l + 1.0), 0.0, 5.0),
-        # < 0: spending less this month than over the quarter (as income does), > 0: more
-        "spend_trend": _clip(out_s / out_l / _STEADY_RATIO - 1.0, -1.0, 2.0)
-        if out_l > 1.0 else 0.0,
-        # money in minus money out (spending and repayments) over ~3 months, in months of
-        # income: < 0 drains savings and other credit
-        "net_flow_90d": _clip((inflow_l - out_l - long[PAID]) / (income_l + 1.0), -5.0, 5.0),
-        # the line drawn minus repaid over the last month, against the limit (utilisation's
-        # direction)
-        "net_borrow_30d": _clip((short[DRAWN] - short[PAID]) / limit, -1.0, 2.0)
-        if limit > 0 else 0.0,
-        # transfers in (other lenders, family) and draws: this month against the quarter
-        "other_in_trend": _clip(short[OTHER_IN] / long[OTHER_IN] / _STEADY_RATIO - 1.0,
-                                -1.0, 2.0) if long[OTHER_IN] > 1.0 else 0.0,
-        "draws_trend": _clip(short[DRAWS] - _STEADY_RATIO * long[DRAWS], -5.0, 5.0),
-        "industry_orders_change": orders_change,
-        "region_stress_change": stress_change,
     }
 
 
@@ -182,20 +146,10 @@ def to_vector(x: dict[str, float]) -> bytes:
 
     >>> v = to_vector(dict.fromkeys(FEATURES, 0.1234))
     >>> len(v), round(from_vector(v)["income_log"], 3)
-    (96, 0.123)
+    (78, 0.123)
     """
     return _HALF.pack(*[_clip(x[name], -_HALF_MAX, _HALF_MAX) for name in FEATURES])
 
 
 def from_vector(data: bytes) -> dict[str, float]:
-    """float16 bytes -> features. A vector of an older, shorter `FEATURES` (a snapshot taken
-    before features were appended) reads its own features; the rest are 0.
-
-    >>> x = from_vector(to_vector(dict.fromkeys(FEATURES, 1.0))[:78])
-    >>> x["dpd_worst"], x["income_vs_own"]
-    (1.0, 0.0)
-    """
-    if len(data) == _HALF.size:
-        return dict(zip(FEATURES, _HALF.unpack(data)))
-    values = struct.unpack(f"<{len(data) // 2}e", data[:len(data) // 2 * 2])
-    return {name: values[i] if i < len(values) else 0.0 for i, name in enumerate(FEATURES)}
+    return dict(zip(FEATURES, _HALF.unpack(data)))
