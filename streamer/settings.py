@@ -26,7 +26,7 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_ALLOWED_LATENESS_S | 86400 | events older than the borrower's newest by more are counted late |
 | STREAMER_MAX_FUTURE_S | 604800 | events further ahead of the stream and the clock are refused |
 | STREAMER_TIER_WATCH / _HIGH / _CRITICAL | 0.10 / 0.25 / 0.50 | score thresholds of the tiers |
-| STREAMER_TIER_EARLY_HIGH | 0.11 | early-warning score (P(30+ DPD within 90 days)) at which a borrower is raised to `high` (see README: the trade-off) |
+| STREAMER_TIER_EARLY_HIGH | 0.11 | early-warning score (P(a miss within 90 days whose spell ends in default)) at which a borrower is raised to `high` (see README: the trade-off) |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
 | STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/faust015/consumer.py`); `off`: Faust's own fetch loop |

@@ -3,12 +3,17 @@
 Two targets share one snapshot and one horizon:
 
 - the score's: "this borrower reaches 90+ DPD within the next 90 days" (default);
-- the early-warning score's: "this borrower, current (0 DPD) at the snapshot, reaches 30+
-  DPD within the next 90 days". A borrower reaches 90 DPD about 90 days (often more:
-  part-payments, cures, relapses) after the miss that opens the spell, so before that
-  first miss the default target is almost never true and a model of it cannot warn that
-  early. Serious delinquency is the step before default and is weeks, not months, away
-  when cash starts to run short. Only snapshots of current borrowers teach it: a borrower
+- the early-warning score's: "this borrower, current (0 DPD) at the snapshot, misses a
+  payment within the next 90 days, and the delinquency spell of that miss ends in default
+  (90+ DPD)". A borrower reaches 90 DPD about 90 days (often more: part-payments, cures,
+  relapses) after the miss that opens the spell, so before that first miss the default
+  target is almost never true and a model of it cannot warn that early. Any miss, or 30+
+  DPD, within the horizon would be knowable sooner, but most borrowers who miss cure by
+  themselves: a model of those targets spends its alerts on them. A spell closes after
+  `SPELL_GAP` days with nothing overdue; a snapshot whose miss opened a spell still open
+  when its horizon passes waits until the spell ends in default, closes, or
+  `MAX_WAIT_DAYS` more have passed (then it is a negative). Only snapshots of current
+  borrowers teach it: a borrower
   already overdue is the DPD floors' and the default score's case, and learning from those
   snapshots would teach the model that being overdue predicts being overdue, crowding out
   the signs that come before the first miss (on a simulated book, at the threshold that
@@ -16,16 +21,21 @@ Two targets share one snapshot and one horizon:
 
 At most one snapshot per borrower per `interval` of event time is kept pending; while a
 borrower is at 90+ DPD none is taken (the outcome is already known). A pending snapshot's
-`label` holds the outcomes seen so far as bits (`DEFAULTED`, `DELINQUENT`, and
-`NOT_CURRENT` for a snapshot taken while overdue); whatever has not happened when the
-horizon passes is a negative.
+`label` holds the outcomes seen so far as bits (`DEFAULTED`, `DELINQUENT`, `MISSED`,
+`SPELL_DEFAULTED`, and `NOT_CURRENT` for a snapshot taken while overdue); whatever has not
+happened when the horizon passes (and the spell of a miss within it has ended) is a
+negative.
 
 Every example is *released* to the trainer when its horizon has passed, positive or
 negative. Releasing positives at once would feed the trainer nothing but positives for
 the first 90 days of a stream (negatives cannot be known sooner), and a model that learns
 from that mix scores the whole book too high, then too low as the negatives arrive: its
 scores would not mean the same at two points in time. Released in snapshot order, the
-examples keep the book's own balance of outcomes at every moment.
+examples keep the book's own balance of outcomes at every moment. A snapshot waiting for
+its spell holds back nothing else: holding the borrower's later snapshots behind it (the
+spell's own, overdue ones, positives of the default target among them) starved the
+default score of exactly those examples for months (simulated downturn book: its ROC AUC
+0.9869 -> 0.9801, calibration error 0.0076 -> 0.0153).
 
 >>> from streamer.core.state import BorrowerState
 >>> lab = Labeler(interval_days=7, horizon_days=90)
@@ -61,23 +71,30 @@ from streamer.core.state import DAY, BorrowerState, Pending
 
 DEFAULT_DPD = 90
 # Bits of Pending.label. DEFAULTED is 1 so that states written before the early target
-# existed (label -1 unknown, 1 positive) read the same.
-DEFAULTED, DELINQUENT, NOT_CURRENT = 1, 2, 4
+# existed (label -1 unknown, 1 positive) read the same. MISSED: a payment missed (1+ DPD)
+# within the horizon; SPELL_DEFAULTED: and the delinquency spell of that miss ended in
+# default (the early target).
+DEFAULTED, DELINQUENT, NOT_CURRENT, MISSED, SPELL_DEFAULTED = 1, 2, 4, 8, 16
+SPELL_GAP = 60 * DAY  # a spell closes after this long with nothing overdue (as the simulator's)
+MAX_WAIT_DAYS = 180.0  # past the horizon, a spell still open is taken as not ending in default
 
 
 class Matured(NamedTuple):
     ts: float  # snapshot time
     label: int  # 90+ DPD within the horizon
-    early: int | None  # 30+ DPD within the horizon; None: taken while overdue
+    early: int | None  # a miss within the horizon whose spell ended in default; None: taken
+    # while overdue
     score: float
     model_version: int
     vector: bytes
 
 
 class Labeler:
-    def __init__(self, interval_days: float = 7.0, horizon_days: float = 90.0) -> None:
+    def __init__(self, interval_days: float = 7.0, horizon_days: float = 90.0,
+                 max_wait_days: float = MAX_WAIT_DAYS) -> None:
         self.interval = interval_days * DAY
         self.horizon = horizon_days * DAY
+        self.max_wait = max_wait_days * DAY
 
     def due(self, s: BorrowerState, now: float) -> bool:
         """Is a snapshot due: none kept in the last interval, and no default on?"""
@@ -95,8 +112,8 @@ class Labeler:
         return True
 
     def mature(self, s: BorrowerState, now: float, dpd: int) -> list[Matured]:
-        """Label what a default or a delinquency decides; release the examples whose horizon
-        has passed."""
+        """Label what a default, a delinquency or a miss decides; release, in snapshot
+        order, the examples whose outcome is known."""
         pending = s.pending
         seen = 0
         if dpd < DEFAULT_DPD:
@@ -104,20 +121,46 @@ class Labeler:
         elif not s.defaulted_at:
             s.defaulted_at = now
             seen = DEFAULTED
-        if dpd >= DELINQUENT_DPD:
-            seen |= DELINQUENT
+        if dpd > 0:
+            if not s.last_overdue_ts or now - s.last_overdue_ts > SPELL_GAP:
+                s.spell_start = now  # a miss after SPELL_GAP days current opens a spell
+            s.last_overdue_ts = max(s.last_overdue_ts, now)
+            seen |= MISSED
+            if dpd >= DELINQUENT_DPD:
+                seen |= DELINQUENT
             for p in pending:
                 if now <= p.ts + self.horizon:
                     p.label = max(p.label, 0) | seen
+            if seen & DEFAULTED:
+                # the spell ends in default: the snapshots that saw one of its misses
+                # within their horizon (a miss of an earlier, closed spell does not count)
+                for p in pending:
+                    if p.label > 0 and p.label & MISSED and s.spell_start <= p.ts + self.horizon:
+                        p.label |= SPELL_DEFAULTED
         if not pending or pending[0].ts + self.horizon >= now:
             return []
         cutoff = now - self.horizon
-        done = []
+        done, waiting = [], []
         for p in pending:
-            if p.ts < cutoff:
-                bits = max(p.label, 0)
-                early = None if bits & NOT_CURRENT else int(bits & (DEFAULTED | DELINQUENT) > 0)
-                done.append(Matured(p.ts, bits & DEFAULTED, early, p.score, p.model_version,
-                                    p.vector))
-        s.pending = [p for p in pending if p.ts >= cutoff]
+            if p.ts >= cutoff or not self._decided(s, p, now, dpd):
+                waiting.append(p)
+                continue
+            bits = max(p.label, 0)
+            early = None if bits & NOT_CURRENT else int(bits & (SPELL_DEFAULTED | DEFAULTED) > 0)
+            done.append(Matured(p.ts, bits & DEFAULTED, early, p.score, p.model_version,
+                                p.vector))
+        if done:
+            s.pending = waiting
         return done
+
+    def _decided(self, s: BorrowerState, p: Pending, now: float, dpd: int) -> bool:
+        """Is the early outcome of a snapshot past its horizon known? Unless it saw a miss
+        within its horizon, yes; if it did, once that miss's spell ended in default, closed
+        (SPELL_GAP days current), or MAX_WAIT_DAYS after the horizon (then: no default)."""
+        bits = max(p.label, 0)
+        if not bits & MISSED or bits & (SPELL_DEFAULTED | NOT_CURRENT):
+            return True
+        if now > p.ts + self.horizon + self.max_wait:
+            return True
+        closed = dpd == 0 and now - s.last_overdue_ts > SPELL_GAP
+        return closed or s.spell_start > p.ts + self.horizon

@@ -16,8 +16,9 @@ Action = Literal["none", "reminder", "grace_period", "installment_plan", "escala
 Probability = Annotated[float, Meta(ge=0, le=1)]
 EarlyScore = Annotated[
     Optional[Probability],
-    Meta(description="P(30+ DPD within 90 days) as learned from borrowers who were current, "
-                     "the early-warning score (labels.py); null until a model has learned it"),
+    Meta(description="P(a payment missed within 90 days opens a delinquency spell that ends "
+                     "in 90+ DPD) as learned from borrowers who were current, the "
+                     "early-warning score (labels.py); null until a model has learned it"),
 ]
 
 
@@ -77,7 +78,8 @@ class TrainingExample(Struct, frozen=True, kw_only=True):
     features: dict[str, float]
     early_label: Annotated[
         Optional[Literal[0, 1]],
-        Meta(description="reached 30+ DPD within 90 days, for a snapshot taken while the "
+        Meta(description="missed a payment within 90 days and that miss's delinquency "
+                         "spell ended in 90+ DPD, for a snapshot taken while the "
                          "borrower was current (the early-warning target); null otherwise"),
     ] = None
 

@@ -3,7 +3,7 @@
 - Tiers `watch` / `high` / `critical` are entered at a score threshold and left only
   when the score falls below a lower one (hysteresis), and no sooner than `cooldown_days`
   of event time after the last change: a borrower does not flap with every event.
-- The early-warning score (P(30+ DPD within 90 days), `labels.py`) raises a borrower to
+- The early-warning score (P(a miss within 90 days whose spell ends in default), `labels.py`) raises a borrower to
   `high` at its own threshold, and to nothing else: it is what warns before the first
   missed payment, when the default score cannot yet know. (A `watch` of its own doubled
   the alerts on borrowers who never default and flagged no defaulter sooner.)

@@ -94,7 +94,8 @@ class BorrowerState:
         "segment", "industry", "region", "credit_limit", "credit_score", "prior_delinquencies",
         "opened_at", "last_ts", "t0", "flows", "last_income_ts", "income_var", "coverage",
         "dpd_worst", "loans", "episodes", "grace_until", "plan_active", "tier", "tier_since",
-        "score", "recent", "pending", "last_snapshot_ts", "defaulted_at",
+        "score", "recent", "pending", "last_snapshot_ts", "defaulted_at", "spell_start",
+        "last_overdue_ts",
     )
 
     def __init__(self) -> None:
@@ -123,6 +124,10 @@ class BorrowerState:
         self.pending: list[Pending] = []
         self.last_snapshot_ts = 0.0
         self.defaulted_at = 0.0  # 0 unless a loan is at 90+ DPD now
+        # the delinquency spell (labels.py): when its first miss was seen, and when the
+        # borrower was last seen overdue (a spell closes after SPELL_GAP days current)
+        self.spell_start = 0.0
+        self.last_overdue_ts = 0.0
 
     @classmethod
     def new(cls) -> BorrowerState:
@@ -194,7 +199,7 @@ class BorrowerState:
         """Compact, exact bytes (msgpack): what the changelog carries."""
         var = self.income_var
         return _encoder.encode((
-            2,  # layout version
+            3,  # layout version (3: the delinquency spell)
             self.segment, self.industry, self.region, self.credit_limit, self.credit_score,
             self.prior_delinquencies, self.opened_at, self.last_ts, self.t0,
             self.flows.tobytes(), self.last_income_ts,
@@ -204,17 +209,21 @@ class BorrowerState:
             {k: loan.as_tuple() for k, loan in self.loans.items()},
             self.episodes, self.grace_until, self.plan_active, self.tier, self.tier_since,
             self.score, self.recent.tobytes(), self.pending, self.last_snapshot_ts,
-            self.defaulted_at,
+            self.defaulted_at, self.spell_start, self.last_overdue_ts,
         ))
 
     @classmethod
     def loads(cls, data: bytes) -> BorrowerState:
+        fields = _decoder.decode(data)
+        layout = fields[0]
+        if layout == 2:  # before the delinquency spell was kept: none known
+            fields = (*fields, 0.0, 0.0)
+        elif layout != 3:
+            raise ValueError(f"unknown borrower state layout {layout}")
         (layout, segment, industry, region, credit_limit, credit_score, prior, opened_at,
          last_ts, t0, flows, last_income_ts, var, coverage, dpd_worst, loans, episodes,
          grace_until, plan_active, tier, tier_since, score, recent, pending,
-         last_snapshot_ts, defaulted_at) = _decoder.decode(data)
-        if layout != 2:
-            raise ValueError(f"unknown borrower state layout {layout}")
+         last_snapshot_ts, defaulted_at, spell_start, last_overdue_ts) = fields
         s = cls()
         # interned: a few distinct values shared by every cached borrower
         s.segment, s.industry, s.region = intern(segment), intern(industry), intern(region)
@@ -232,6 +241,7 @@ class BorrowerState:
         s.recent.frombytes(recent)
         s.pending = [Pending(*p) for p in pending]
         s.last_snapshot_ts, s.defaulted_at = last_snapshot_ts, defaulted_at
+        s.spell_start, s.last_overdue_ts = spell_start, last_overdue_ts
         return s
 
     def __eq__(self, other: object) -> bool:

@@ -1,8 +1,8 @@
 """The trainer: every labeled example once, champion and challenger side by side.
 
 The champion and the challenger learn the score's target (90+ DPD within 90 days); the
-early-warning model, a second champion pipeline, learns the early target (30+ DPD within
-90 days, see `labels.py`) from the same examples. Each example is first scored by the models (progressive validation: the score is given
+early-warning model, a second champion pipeline, learns the early target (a miss within
+90 days whose delinquency spell ends in default, see `labels.py`) from the same examples. Each example is first scored by the models (progressive validation: the score is given
 before the label is learned), which feeds their rolling quality figures and the drift
 detector; then both learn it. Every `publish_every` examples the trainer publishes a new
 signed snapshot, which the scorers load.

@@ -6,8 +6,8 @@ score the online model gave at snapshot time, before its label was known. Split 
 ROC AUC is the accuracy an online model on the same features should come near; the
 online model's ROC AUC on the same test examples and the gap are reported beside it.
 
-`early_at_budget` does the same for the early-warning target (30+ DPD within 90 days,
-learned from snapshots of current borrowers) and judges it the way a collections team
+`early_at_budget` does the same for the early-warning target (a miss within 90 days whose
+spell ends in default, learned from snapshots of current borrowers) and judges it the way a collections team
 would: capture at an alert budget (`budget.py`) over the test part of the time span, beside
 the online early score looked up at the same snapshots. It trains only on snapshots whose
 90-day outcome was known at the split: with the later ones, a borrower's snapshot just
@@ -127,7 +127,7 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
     and training rule: `upper_bound` sees the examples' features plus each snapshot's latent
     row (the simulator's hidden state: what no model of the events can see), and
     `latent_only` the latent row alone. They bound what the reference could reach."""
-    out: dict = {"train_share": train_share, "target": "30+ DPD within 90 days, current borrowers"}
+    out: dict = {"train_share": train_share, "target": "a miss within 90 days whose spell ends in default, current borrowers"}
     if ex.label.size == 0 or ex.early_label is None:
         return {**out, "status": "skipped", "reason": "the examples file has no examples"}
     borrower = np.array([index.get(b, -1) if b is not None else -1 for b in ex.borrower_id],

@@ -198,7 +198,7 @@ def test_a_hard_rule_alert_names_dpd_first_even_when_the_model_ranks_it_lower():
 
 
 
-def test_early_label_marks_snapshots_that_saw_30_dpd_within_the_horizon():
+def test_early_label_is_a_miss_whose_spell_ends_in_default_and_a_cured_one_is_not():
     engine = Engine(Settings(snapshot_interval_days=7, label_horizon_days=90))
     salary = lambda d: event("transaction", d, amount=100, direction="in", category="salary")  # noqa: E731
     # Snapshots on days 0, 10, ..., 40, then one at 35 DPD on day 55; cured on day 60,
@@ -209,9 +209,49 @@ def test_early_label_marks_snapshots_that_saw_30_dpd_within_the_horizon():
               *[salary(d) for d in range(70, 400, 10)])
     ex = [x for f in fx for x in f.examples]
     assert ex and all(x.label == 0 for x in ex)  # nobody reached 90+ DPD
-    assert [x.ts for x in ex if x.early_label == 1] == [ts_at(d) for d in (0, 10, 20, 30, 40)]
     assert ex[5].ts == ts_at(55) and ex[5].early_label is None  # taken while overdue
-    assert all(x.early_label == 0 for x in ex[6:])
+    # the spell was cured: its miss does not make an early positive
+    assert all(x.early_label == 0 for i, x in enumerate(ex) if i != 5)
+    # the snapshots that saw the miss waited for the spell to close (60 days current)
+    released = [(x.ts, d) for d, f in zip([None] * 7 + list(range(70, 400, 10)), fx)
+                for x in f.examples]
+    assert dict(released)[ts_at(0)] == 130  # horizon passed on day 90; spell closed day 120+
+
+
+def test_early_label_waits_for_the_spell_and_counts_only_its_misses():
+    from streamer.core.labels import Labeler
+    from streamer.core.state import BorrowerState
+
+    lab, day = Labeler(interval_days=7, horizon_days=90), 86_400.0
+    s = BorrowerState.new()
+    for d in (0, 50, 150):
+        lab.maybe_snapshot(s, now=d * day, score=0.1, model_version=1, vector=b"", dpd=0)
+    # an early spell (days 10-12) cured and closed for good by day 73
+    assert lab.mature(s, 10 * day, dpd=1) == [] and lab.mature(s, 12 * day, dpd=0) == []
+    # day 0 saw that spell's miss: a negative once its horizon passed and the spell closed
+    assert [(m.ts, m.early) for m in lab.mature(s, 100 * day, dpd=0)] == [(0.0, 0)]
+    # the spell that defaults: first miss on day 170, 90 DPD on day 259
+    out = []
+    for d in range(170, 259):
+        out += lab.mature(s, d * day, dpd=d - 169)
+    # day 50's window (to day 140) held no miss: a negative, released after its horizon;
+    # day 150's holds the spell's first miss: past its horizon (day 240) it waits
+    assert [(m.ts / day, m.label, m.early) for m in out] == [(50.0, 0, 0)]
+    out = lab.mature(s, 259 * day, dpd=90)
+    # 90+ DPD after its horizon: not a default within 90 days, but an early positive
+    assert [(m.ts / day, m.label, m.early) for m in out] == [(150.0, 0, 1)]
+    assert s.pending == []
+    # a spell never resolved is a negative MAX_WAIT_DAYS after the horizon
+    s = BorrowerState.new()
+    lab.maybe_snapshot(s, now=0.0, score=0.1, model_version=1, vector=b"", dpd=0)
+    released = {}
+    for d in range(30, 271, 5):  # overdue all along, never 90 DPD (part-payments)
+        if d == 40:  # a snapshot of the spell itself (overdue): no early label
+            lab.maybe_snapshot(s, now=d * day, score=0.1, model_version=1, vector=b"", dpd=40)
+        released.update({m.ts / day: (d, m.early) for m in lab.mature(s, d * day, dpd=40)})
+    # the waiting snapshot does not hold back the later one: released at its horizon
+    assert released == {40.0: (135, None)}
+    assert [(m.label, m.early) for m in lab.mature(s, 271 * day, dpd=40)] == [(0, 0)]
 
 
 def test_states_written_before_the_early_target_read_the_same():

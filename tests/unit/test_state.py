@@ -104,3 +104,16 @@ def test_dedupe_ring_remembers_recent_ids():
 def test_unknown_category_counts_as_other_spending():
     s = build(event("transaction", 1, amount=50, direction="out", category="crypto"))
     assert s.flow(3, SHORT, s.last_ts) == 50  # DISCRETIONARY, where `other` goes
+
+
+def test_a_state_of_the_layout_before_the_spell_reads_with_no_spell():
+    import msgspec
+
+    s = busy_state()
+    s.spell_start, s.last_overdue_ts = 5.0, 6.0
+    fields = list(msgspec.msgpack.decode(s.dumps()))
+    assert fields[0] == 3 and fields[-2:] == [5.0, 6.0]
+    old = msgspec.msgpack.encode([2, *fields[1:-2]])  # as layout 2 wrote it
+    back = BorrowerState.loads(old)
+    assert (back.spell_start, back.last_overdue_ts) == (0.0, 0.0)
+    assert back.loans["L1"].dpd == 8 and back.dumps()[1:] != old[1:]
