@@ -27,6 +27,7 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_MAX_FUTURE_S | 604800 | events further ahead of the stream and the clock are refused |
 | STREAMER_TIER_WATCH / _HIGH / _CRITICAL | 0.10 / 0.25 / 0.50 | score thresholds of the tiers |
 | STREAMER_TIER_EARLY_HIGH | 0.11 | early-warning score (P(a miss within 90 days whose spell ends in default)) at which a borrower is raised to `high` (see README: the trade-off) |
+| STREAMER_EARLY_BUDGET | 0.05 | alert budget: the share of good borrowers the early-warning score may raise to `high` in a year; the trainer publishes the threshold that spends it with each model (`streamer/core/threshold.py`), and STREAMER_TIER_EARLY_HIGH holds until it has one. 0: the fixed threshold only |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
 | STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/faust015/consumer.py`); `off`: Faust's own fetch loop |
@@ -78,6 +79,7 @@ class Settings:
     tier_high: float = 0.25
     tier_critical: float = 0.50
     tier_early_high: float = 0.11
+    early_budget: float = 0.05
     cooldown_days: float = 14.0
     topic_prefix: str = ""
     training: str = "on"
@@ -151,6 +153,10 @@ class Settings:
                 "STREAMER_SASL_USERNAME and STREAMER_SASL_PASSWORD")
         if self.ssl_cafile and not os.path.isfile(self.ssl_cafile):
             raise SettingsError(f"STREAMER_SSL_CAFILE={self.ssl_cafile!r}: no such file")
+        if not 0 <= self.early_budget < 1:
+            raise SettingsError(
+                f"STREAMER_EARLY_BUDGET={self.early_budget:g}: use a share of the book, "
+                "e.g. 0.05 for 5%, or 0 for the fixed STREAMER_TIER_EARLY_HIGH")
         if self.session_timeout_s < 6:
             raise SettingsError(
                 f"STREAMER_SESSION_TIMEOUT_S={self.session_timeout_s:g}: Kafka refuses less than 6")

@@ -92,6 +92,9 @@ class Engine:
             self.scorer = Scorer.from_model(contents["model"], version)
             early = contents.get("early")  # absent from snapshots older than the early model
             self.early = Scorer.from_model(early, version) if early else Scorer.prior()
+            early_high = contents.get("early_high")  # the alert budget's (threshold.py)
+            if early_high is not None and self.settings.early_budget:
+                self.policy.set_early_high(early_high)
         return True
 
     # -- events ----------------------------------------------------------------------------

@@ -6,7 +6,11 @@
 - The early-warning score (P(a miss within 90 days whose spell ends in default), `labels.py`) raises a borrower to
   `high` at its own threshold, and to nothing else: it is what warns before the first
   missed payment, when the default score cannot yet know. (A `watch` of its own doubled
-  the alerts on borrowers who never default and flagged no defaulter sooner.)
+  the alerts on borrowers who never default and flagged no defaulter sooner.) It raises
+  only a borrower who is current: its model learned from current borrowers' snapshots,
+  and once a payment is missed the DPD floors and the default score speak. A tier it
+  raised is kept through a miss as long as the early score stays above its band. Its
+  threshold is set by the alert budget (`threshold.py`) once the model has one.
 - Hard rules set a floor whatever the model says: 15+ DPD is at least `watch`, 30+ DPD
   at least `high`, 60+ DPD `critical`. (A payment a few days late is common and mostly
   cured by itself: alerting on it would bury the real cases.)
@@ -19,6 +23,8 @@
 Decision(tier='high', kind='raised', early=False)
 >>> p.decide("none", 0.0, score=0.02, dpd=0, now=0.0, ready=True, early=0.9)  # early score
 Decision(tier='high', kind='raised', early=True)
+>>> p.decide("none", 0.0, score=0.02, dpd=5, now=0.0, ready=True, early=0.9) is None  # overdue
+True
 >>> p.decide("high", 0.0, score=0.18, dpd=0, now=86_400.0, ready=True) is None  # hysteresis
 True
 >>> p.decide("high", 0.0, score=0.01, dpd=0, now=86_400.0, ready=True) is None  # cooldown
@@ -84,6 +90,12 @@ class Policy:
         self._enter = (0.0, c.watch, c.high, c.critical)
         self._cooldown = c.cooldown_days * 86_400.0
 
+    def set_early_high(self, threshold: float) -> None:
+        """The early-warning threshold a model snapshot brings (the alert budget's)."""
+        if not 0 < threshold < 1:
+            raise ValueError("the early-warning threshold must satisfy 0 < high < 1")
+        self.config = self.config._replace(early_high=threshold)
+
     def floor(self, dpd: int) -> int:
         c = self.config
         if dpd >= c.critical_dpd:
@@ -108,7 +120,7 @@ class Policy:
         None until its model is ready."""
         current = RANK[tier]
         floor = self.floor(dpd)
-        by_score, by_early = self._ranks(score, early, ready)
+        by_score, by_early = self._ranks(score, early if dpd == 0 else None, ready)
         target = max(floor, by_score, by_early)
         if target > current:
             return Decision(TIERS[target], "raised" if current == 0 else "escalated",

@@ -5,7 +5,8 @@ early-warning model, a second champion pipeline, learns the early target (a miss
 90 days whose delinquency spell ends in default, see `labels.py`) from the same examples. Each example is first scored by the models (progressive validation: the score is given
 before the label is learned), which feeds their rolling quality figures and the drift
 detector; then both learn it. Every `publish_every` examples the trainer publishes a new
-signed snapshot, which the scorers load.
+signed snapshot, which the scorers load. With an alert budget, the snapshot also carries
+the early `high` threshold that spends it (`threshold.py`).
 
 >>> t = Trainer(key=b"k" * 32, publish_every=100)
 >>> blobs = [t.learn({"dpd_now": float(i % 3 == 0)}, i % 3 == 0) for i in range(300)]
@@ -19,17 +20,20 @@ True
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 from river import drift, metrics, stats, utils
 
-from streamer.core.model import RiskModel, load_snapshot, make_challenger, sign
+from streamer.core.model import RiskModel, Scorer, load_snapshot, make_challenger, sign
 from streamer.core.outputs import TrainingExample
+from streamer.core.threshold import BudgetThreshold
 
 QUALITY_WINDOW = 5000  # examples in the rolling quality figures
-# What a snapshot holds; bumped when that changes (2: the early-warning model), so that a
+# What a snapshot holds; bumped when that changes (2: the early-warning model; 3: its
+# target a miss whose spell ends in default, and the alert budget's threshold), so that a
 # cached snapshot of an older trainer (the demo's starter model) is trained again.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 
 class Quality:
@@ -65,9 +69,13 @@ class Quality:
 
 
 class Trainer:
-    def __init__(self, key: bytes, publish_every: int = 1000) -> None:
+    def __init__(self, key: bytes, publish_every: int = 1000, early_budget: float = 0.0
+                 ) -> None:
         self.key = key
         self.publish_every = publish_every
+        # early_budget 0: no budget, the workers keep their fixed early threshold
+        self.budget = BudgetThreshold(early_budget) if early_budget else None
+        self.early_high: float | None = None  # the last threshold the budget gave
         self.champion = RiskModel()
         self.challenger = make_challenger()
         self.early = RiskModel()
@@ -77,9 +85,18 @@ class Trainer:
         self.version = 0
         self.examples = 0
 
+    def set_budget(self, budget: float) -> None:
+        """This run's alert budget (a resumed trainer keeps its threshold if it is the same)."""
+        if budget != (self.budget.budget if self.budget else 0.0):
+            self.budget = BudgetThreshold(budget) if budget else None
+            self.early_high = None  # chosen for another budget
+
     def learn_example(self, ex: TrainingExample) -> bytes | None:
         """Learn one `risk.training` example; returns a signed snapshot when one is due."""
         early = None if ex.early_label is None else ex.early_label == 1
+        if self.budget is not None:
+            ts = dt.datetime.fromisoformat(ex.ts).timestamp()
+            self.budget.add(ex.borrower_id, ts, ex.features, early, ex.label == 1)
         return self.learn(ex.features, ex.label == 1, early)
 
     def learn(self, x: dict[str, float], y: bool, early: bool | None = None) -> bytes | None:
@@ -100,7 +117,12 @@ class Trainer:
 
     def publish(self) -> bytes:
         self.version += 1
-        return sign(self.champion.dumps(self.version, early=self.early, trainer=self), self.key)
+        if self.budget is not None:
+            early = Scorer.from_model(self.early, self.version)
+            if early.ready:
+                self.early_high = self.budget.threshold(early) or self.early_high
+        return sign(self.champion.dumps(self.version, early=self.early, trainer=self,
+                                        early_high=self.early_high), self.key)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -116,4 +138,6 @@ class Trainer:
         if not hasattr(trainer, "early"):  # published before the early-warning model existed
             trainer.early = RiskModel()
             trainer.quality["early"] = Quality()
+        if not hasattr(trainer, "budget"):  # published before the alert budget existed
+            trainer.budget, trainer.early_high = None, None
         return trainer

@@ -295,11 +295,14 @@ def noise(
     alert_tier: np.ndarray,
     window_start: int,
     end_day: int,
+    first_missed_day: np.ndarray | None = None,
 ) -> dict:
     """Alerts a person acts on (kind raised or escalated) per borrower and per month.
 
     Counts alerts with event-time day in [window_start, end_day]; a month is 30 days of
-    that window (calendar days, both ends included).
+    that window (calendar days, both ends included). With `first_missed_day`, also the
+    share of good borrowers alerted high-or-worse before they ever missed a payment: the
+    alert budget the early-warning score spends (`STREAMER_EARLY_BUDGET`).
     """
     new = (alert_kind <= 1) & (alert_day >= window_start) & (alert_day <= end_day)
     good = default_day == NEVER
@@ -336,6 +339,12 @@ def noise(
         "good_borrowers_high_share": (
             float(np.unique(alert_borrower[on_good & high]).size / n_good) if n_good else None
         ),
+        **({} if first_missed_day is None else {
+            "good_borrowers_high_before_first_miss_share": (
+                float(np.unique(alert_borrower[
+                    on_good & high & (alert_day < first_missed_day[alert_borrower])
+                ]).size / n_good) if n_good else None),
+        }),
     }
 
 

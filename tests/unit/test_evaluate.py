@@ -206,8 +206,8 @@ def test_top_k_precision_hand_built(tmp_path):
 
 def test_false_alerts_per_1000_good_borrowers_a_month(tmp_path):
     # 2026-01-01 .. 2026-03-01 is 60 days: two months
-    truth = [_truth_row("G1"), _truth_row("G2"), _truth_row("G3"), _truth_row("G4"),
-             _truth_row("D1", "2026-02-15")]
+    truth = [_truth_row("G1", first_missed="2026-01-09"), _truth_row("G2"), _truth_row("G3"),
+             _truth_row("G4"), _truth_row("D1", "2026-02-15")]
     alerts = [
         _alert("G1", "2026-01-05T09:00:00Z", "raised", "watch"),
         _alert("G1", "2026-01-09T09:00:00Z", "escalated", "high"),
@@ -228,6 +228,8 @@ def test_false_alerts_per_1000_good_borrowers_a_month(tmp_path):
     assert nz["by_tier"] == {"watch": 2, "high": 2, "critical": 1}
     assert nz["good_borrowers_alerted_share"] == pytest.approx(0.5)
     assert nz["good_borrowers_high_share"] == pytest.approx(0.25)  # G1 only
+    # G1's high came on the day of its first missed payment: not the early budget's
+    assert nz["good_borrowers_high_before_first_miss_share"] == 0.0
     weekly = r["plot_data"]["alerts_by_week"]
     assert weekly["week_start"][:2] == ["2026-01-01", "2026-01-08"]
     assert weekly["watch"][0] == 1 and weekly["high"][1] == 2 and weekly["critical"][2] == 1
@@ -492,3 +494,20 @@ def test_early_tradeoff_counts_defaulters_only_before_their_first_miss(tmp_path)
     plain = ev.evaluate(**_case(tmp_path, truth, scores=[_score("G1", "2026-05-01T10:00:00Z",
                                                                 0.5)]))
     assert plain["early_warning_thresholds"] is None
+
+
+def test_early_budget_spent_counts_high_alerts_before_the_first_miss():
+    m = metrics
+    never = m.NEVER
+    default_day = np.array([never, never, never, never, 40])
+    first_missed = np.array([10, never, 30, never, 20])
+    # borrower, day, kind (0 raised, 1 escalated), tier (2 high)
+    alerts = np.array([[0, 12, 0, 2],   # high after its miss: not the early budget's
+                       [1, 5, 0, 2],    # never missed: spent
+                       [2, 25, 0, 2],   # before its miss at day 30: spent
+                       [3, 6, 0, 1],    # watch only
+                       [4, 15, 0, 2]])  # a defaulter: not a good borrower
+    nz = m.noise(default_day, alerts[:, 0], alerts[:, 1], alerts[:, 2], alerts[:, 3], 0, 60,
+                 first_missed)
+    assert nz["good_borrowers_high_share"] == pytest.approx(3 / 4)
+    assert nz["good_borrowers_high_before_first_miss_share"] == pytest.approx(2 / 4)

@@ -33,6 +33,9 @@ def test_runtime_settings_parse() -> None:
     ({"STREAMER_SECURITY_PROTOCOL": "SASL_SSL"}, "STREAMER_SASL_USERNAME"),
     ({"STREAMER_SSL_CAFILE": "/nonexistent/ca.pem"}, "STREAMER_SSL_CAFILE"),
     ({"STREAMER_LOG_LEVEL": "loud"}, "STREAMER_LOG_LEVEL"),
+    ({"STREAMER_EARLY_BUDGET": "5"}, "STREAMER_EARLY_BUDGET"),
+    ({"STREAMER_EARLY_BUDGET": "-0.1"}, "STREAMER_EARLY_BUDGET"),
+    ({"STREAMER_EARLY_BUDGET": "5%"}, "STREAMER_EARLY_BUDGET"),
 ])
 def test_bad_values_name_the_variable_in_one_line(env: dict, names: str) -> None:
     with pytest.raises(SettingsError) as err:
