@@ -689,8 +689,10 @@ def markdown(r: dict) -> str:
                      f"{x['share_flagged_4q_ahead']:.1%} | {x['median_lead_quarters']} |")
     lines += ["", "Notes: with this mapping the early-warning target (30+ DPD within 90 days, "
               "from current borrowers) is the default target (the panel has no DPD between 0 and "
-              "90), so the early model learns the same examples and ranks as the default score. "
-              "Lead times are in quarters (about 91 days)."]
+              "90): the early model learns the same labels as the default model"
+              + (", from the same start, and ranks as it does. " if early and early["roc_auc"]
+                 == ev["online_default_score"]["roc_auc"] else ". ")
+              + "Lead times are in quarters (90 days here)."]
     lines += ["", "At a budget (each score's own threshold flags that share of the never-defaulting "
               "borrowers at some test quarter end): share of the test window's defaulters flagged "
               "before their default / at least 2 quarters ahead; median lead in quarters.", "",
@@ -712,7 +714,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--label", default="baseline (replay from no model)",
                     help="what this run is, for the results")
     ap.add_argument("--name", default="real_panel", help="results file name (no extension)")
+    ap.add_argument("--markdown-only", action="store_true",
+                    help="rewrite RESULTS/NAME.md from RESULTS/NAME.json (no data needed)")
     args = ap.parse_args(argv)
+    if args.markdown_only:
+        md = markdown(json.loads((RESULTS / f"{args.name}.json").read_text()))
+        (RESULTS / f"{args.name}.md").write_text(md)
+        print(md)
+        return 0
     if not args.data.is_file():
         print(f"real_panel: {args.data}: no such file (the panel is not shipped; pass --data)",
               file=sys.stderr)
