@@ -42,7 +42,6 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -600,23 +599,6 @@ def rich_features(book: dict, b: np.ndarray, t: np.ndarray) -> tuple[list[str], 
 # -- the comparison ----------------------------------------------------------------------------
 
 
-@contextmanager
-def _capture_models(sink: list):
-    """Record the models `offline.early_at_budget` fits (to read their gains)."""
-    original = offline._model
-
-    def recording(seed, n_train):
-        name, model = original(seed, n_train)
-        sink.append(model)
-        return name, model
-
-    offline._model = recording
-    try:
-        yield
-    finally:
-        offline._model = original
-
-
 def _captures(figures: dict) -> dict:
     return {str(x["budget"]): x["before_first_missed"] for x in figures["budgets"]}
 
@@ -652,10 +634,10 @@ def run(events: str, truth_path: str, examples: str, scores_path: str,
     meta = None
     for seed in seeds:
         for key, exm in models.items():
-            sink: list = []
-            with _capture_models(sink):
-                r = offline.early_at_budget(exm, truth.index, truth.default_day,
-                                            truth.first_missed_day, scores, seed=seed)
+            fitted: dict = {}
+            r = offline.early_at_budget(exm, truth.index, truth.default_day,
+                                        truth.first_missed_day, scores, seed=seed,
+                                        fitted=fitted)
             if r.get("status") != "ok":
                 raise SystemExit(f"early_at_budget skipped: {r.get('reason')}")
             ab = r["at_budget"]
@@ -671,7 +653,7 @@ def run(events: str, truth_path: str, examples: str, scores_path: str,
                 meta["test_defaulters_before_first_missed"] = \
                     ab["reference"]["defaulters_before_first_missed"]
             if key == "rich_plus_39":
-                g = sink[0].booster_.feature_importance("gain")
+                g = fitted["reference"].booster_.feature_importance("gain")
                 gains.append(g / g.sum())
     budgets = [str(x) for x in BUDGETS]
     n_def = meta["test_defaulters_before_first_missed"]

@@ -119,9 +119,10 @@ def latent_at(latent: Latent, borrower: np.ndarray, seconds: np.ndarray) -> np.n
 def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray,
                     first_missed_day: np.ndarray, scores: Scores,
                     train_share: float = 0.7, seed: int = 0, horizon_days: int = 90,
-                    latent: Latent | None = None) -> dict:
+                    latent: Latent | None = None, fitted: dict | None = None) -> dict:
     """The early-warning reference (batch, same features) and the online early score, both
-    at the same snapshots of the test part, at the same alert budgets.
+    at the same snapshots of the test part, at the same alert budgets. `fitted`, if given,
+    receives each batch model by name (to read its feature importances).
 
     With `latent` (`streamer simulate --latent`), two more batch models with the same split
     and training rule: `upper_bound` sees the examples' features plus each snapshot's latent
@@ -158,6 +159,8 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
         model_name, model = _model(seed, int(train.sum()))
         model.fit(x[train], y)
         figures[name] = model.predict_proba(x[test])[:, 1]
+        if fitted is not None:
+            fitted[name] = model
     b, sec = borrower[test], ex.seconds[test]
     figures["online_early"] = _at_snapshots(scores, b, sec)
     first_day = int(split // SECONDS_PER_DAY)
