@@ -687,9 +687,10 @@ def markdown(r: dict) -> str:
                     ("online first `high`+ alert, any time (alerts.jsonl)", al)):
         lines.append(f"| {name} | {x['share_flagged']:.1%} | {x['share_flagged_2q_ahead']:.1%} | "
                      f"{x['share_flagged_4q_ahead']:.1%} | {x['median_lead_quarters']} |")
-    lines += ["", "Notes: with this mapping the early-warning target (30+ DPD within 90 days, "
-              "from current borrowers) is the default target (the panel has no DPD between 0 and "
-              "90): the early model learns the same labels as the default model"
+    lines += ["", "Notes: with this mapping the early-warning target (a miss within 90 days whose "
+              "delinquency spell ends in default, from current borrowers) is the default target "
+              "(the panel's only miss is the default itself, at 90 DPD): the early model learns "
+              "the same labels as the default model"
               + (", from the same start, and ranks as it does. " if early and early["roc_auc"]
                  == ev["online_default_score"]["roc_auc"] else ". ")
               + "Lead times are in quarters (90 days here)."]
