@@ -85,7 +85,9 @@ class BudgetThreshold:
 
     def add(self, borrower_id: str, ts: float, x: dict[str, float], early: bool | None,
             default: bool) -> None:
-        """One labeled snapshot (`early`: its early label, None if taken while overdue)."""
+        """One labeled snapshot (`early`: its early label, None if taken while overdue).
+        Raises KeyError, and keeps nothing, if `x` lacks a feature."""
+        vector = None if early is None else to_vector(x)
         kept = self._kept.get(borrower_id)
         if kept is None:
             h = _hash(borrower_id)
@@ -100,9 +102,9 @@ class BudgetThreshold:
         self._newest = max(self._newest, ts)
         if default or early:
             kept.bad_ts = max(kept.bad_ts, ts)
-        if early is not None:  # the early model scores current borrowers' snapshots
+        if vector is not None:  # the early model scores current borrowers' snapshots
             kept.ts.append(ts)
-            kept.vectors.append(to_vector(x))
+            kept.vectors.append(vector)
 
     def threshold(self, scorer: Scorer) -> float | None:
         """The early score that `budget` of the sample's good borrowers reach at least once

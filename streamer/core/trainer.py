@@ -22,13 +22,16 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Annotated
 
+import msgspec
 from river import drift, metrics, stats, utils
 
 from streamer.core.model import RiskModel, Scorer, load_snapshot, make_challenger, sign
 from streamer.core.outputs import TrainingExample
 from streamer.core.threshold import BudgetThreshold
 
+_ZonedTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 QUALITY_WINDOW = 5000  # examples in the rolling quality figures
 # What a snapshot holds; bumped when that changes (2: the early-warning model; 3: its
 # target a miss whose spell ends in default, and the alert budget's threshold), so that a
@@ -95,8 +98,11 @@ class Trainer:
         """Learn one `risk.training` example; returns a signed snapshot when one is due."""
         early = None if ex.early_label is None else ex.early_label == 1
         if self.budget is not None:
-            ts = dt.datetime.fromisoformat(ex.ts).timestamp()
-            self.budget.add(ex.borrower_id, ts, ex.features, early, ex.label == 1)
+            try:
+                ts = msgspec.convert(ex.ts, _ZonedTime).timestamp()
+                self.budget.add(ex.borrower_id, ts, ex.features, early, ex.label == 1)
+            except (msgspec.ValidationError, KeyError):
+                pass  # no valid time or not every feature: the models still learn it
         return self.learn(ex.features, ex.label == 1, early)
 
     def learn(self, x: dict[str, float], y: bool, early: bool | None = None) -> bytes | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import random
 
+import msgspec
 import pytest
 
 from streamer.core.engine import Engine, iso
@@ -146,3 +147,15 @@ def test_without_a_budget_no_threshold_is_published():
     trainer = Trainer(KEY, publish_every=1000)
     blobs = [b for ex in _examples(400, 10) if (b := trainer.learn_example(ex))]
     assert load_snapshot(blobs[-1], KEY)[1]["early_high"] is None
+
+
+def test_an_example_the_sample_cannot_take_still_teaches_the_models():
+    trainer = Trainer(KEY, publish_every=1000, early_budget=0.05)
+    good = next(_examples(1, 1))
+    for bad in (msgspec.structs.replace(good, ts="not a time"),
+                msgspec.structs.replace(good, ts="2026-01-01T00:00:00"),  # no zone
+                msgspec.structs.replace(good, features={"gambling_share": 0.5})):
+        trainer.learn_example(bad)
+    assert trainer.examples == 3 and trainer.budget.borrowers == frozenset()
+    trainer.learn_example(good)
+    assert trainer.budget.borrowers == {"b0"}
