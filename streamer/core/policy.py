@@ -80,21 +80,23 @@ class Decision(NamedTuple):
     early: bool = False  # the early-warning score, not the default score, raised the tier
 
 
+def _checked(c: PolicyConfig) -> PolicyConfig:
+    if not 0 < c.watch < c.high < c.critical < 1:
+        raise ValueError("alert thresholds must satisfy 0 < watch < high < critical < 1")
+    if not 0 < c.early_high < 1:
+        raise ValueError("the early-warning threshold must satisfy 0 < high < 1")
+    return c
+
+
 class Policy:
     def __init__(self, config: PolicyConfig | None = None) -> None:
-        self.config = c = config or PolicyConfig()
-        if not 0 < c.watch < c.high < c.critical < 1:
-            raise ValueError("alert thresholds must satisfy 0 < watch < high < critical < 1")
-        if not 0 < c.early_high < 1:
-            raise ValueError("the early-warning threshold must satisfy 0 < high < 1")
+        self.config = c = _checked(config or PolicyConfig())
         self._enter = (0.0, c.watch, c.high, c.critical)
         self._cooldown = c.cooldown_days * 86_400.0
 
     def set_early_high(self, threshold: float) -> None:
         """The early-warning threshold a model snapshot brings (the alert budget's)."""
-        if not 0 < threshold < 1:
-            raise ValueError("the early-warning threshold must satisfy 0 < high < 1")
-        self.config = self.config._replace(early_high=threshold)
+        self.config = _checked(self.config._replace(early_high=threshold))
 
     def floor(self, dpd: int) -> int:
         c = self.config
