@@ -97,10 +97,11 @@ class Pipeline:
         settings = self.settings
         if self.champion is None:
             return Trainer(settings.model_key_bytes, settings.publish_every,
-                           settings.early_budget)
+                           settings.early_budget, settings.early_min_history_days)
         trainer = Trainer.restore(self.champion, settings.model_key_bytes)
         trainer.publish_every = settings.publish_every  # this run's, not the snapshot's
         trainer.set_budget(settings.early_budget)
+        trainer.early_min_history_days = settings.early_min_history_days
         log.info("trainer resumes from model v%d (%d examples)", trainer.version,
                  trainer.examples)
         return trainer

@@ -31,7 +31,7 @@ from streamer.core.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.core.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
 from streamer.core.policy import RANK, Decision, Policy, alert_id
 from streamer.core.privacy import dead_letter
-from streamer.core.state import BorrowerState
+from streamer.core.state import DAY, BorrowerState
 from streamer.core.update import apply
 from streamer.settings import Settings
 
@@ -170,7 +170,9 @@ class Engine:
         score = scorer.score(x)
         early = self.early.score(x) if self.early.ready else None
         s.score = score
-        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready, early)
+        history_days = (now - s.opened_at) / DAY if s.opened_at else 0.0
+        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready, early,
+                                      history_days)
         if decision is not None:
             fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
             s.tier, s.tier_since = decision.tier, now

@@ -85,8 +85,9 @@ class BudgetThreshold:
 
     def add(self, borrower_id: str, ts: float, x: dict[str, float], early: bool | None,
             default: bool) -> None:
-        """One labeled snapshot (`early`: its early label, None if taken while overdue).
-        Raises KeyError, and keeps nothing, if `x` lacks a feature."""
+        """One labeled snapshot (`early`: its early label, None if the early score could
+        not raise it: taken while overdue or too young; `default`: it ended in default or
+        in an early positive). Raises KeyError, and keeps nothing, if `x` lacks a feature."""
         vector = None if early is None else to_vector(x)
         kept = self._kept.get(borrower_id)
         if kept is None:

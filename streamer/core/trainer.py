@@ -72,10 +72,13 @@ class Quality:
 
 
 class Trainer:
-    def __init__(self, key: bytes, publish_every: int = 1000, early_budget: float = 0.0
-                 ) -> None:
+    def __init__(self, key: bytes, publish_every: int = 1000, early_budget: float = 0.0,
+                 early_min_history_days: float = 0.0) -> None:
         self.key = key
         self.publish_every = publish_every
+        # the early score raises nobody younger (policy.py): it need not rank them, and
+        # the budget must not count them
+        self.early_min_history_days = early_min_history_days
         # early_budget 0: no budget, the workers keep their fixed early threshold
         self.budget = BudgetThreshold(early_budget) if early_budget else None
         self.early_high: float | None = None  # the last threshold the budget gave
@@ -97,10 +100,13 @@ class Trainer:
     def learn_example(self, ex: TrainingExample) -> bytes | None:
         """Learn one `risk.training` example; returns a signed snapshot when one is due."""
         early = None if ex.early_label is None else ex.early_label == 1
+        bad = ex.label == 1 or bool(early)
+        if ex.features.get("tenure_years", 0.0) * 365 < self.early_min_history_days:
+            early = None
         if self.budget is not None:
             try:
                 ts = msgspec.convert(ex.ts, _ZonedTime).timestamp()
-                self.budget.add(ex.borrower_id, ts, ex.features, early, ex.label == 1)
+                self.budget.add(ex.borrower_id, ts, ex.features, early, bad)
             except (msgspec.ValidationError, KeyError):
                 pass  # no valid time or not every feature: the models still learn it
         return self.learn(ex.features, ex.label == 1, early)
@@ -146,4 +152,6 @@ class Trainer:
             trainer.quality["early"] = Quality()
         if not hasattr(trainer, "budget"):  # published before the alert budget existed
             trainer.budget, trainer.early_high = None, None
+        if not hasattr(trainer, "early_min_history_days"):
+            trainer.early_min_history_days = 0.0
         return trainer

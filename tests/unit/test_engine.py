@@ -269,7 +269,7 @@ def test_an_alert_the_early_score_raised_gives_its_score_and_its_reasons():
     # the early model watches utilization only; industry orders stay steady (low score)
     engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
     fx = feed(engine, opened(credit_limit=10000),
-              event("loan_drawn", 1, loan_id="L1", principal=9000, term_months=6,
+              event("loan_drawn", 31, loan_id="L1", principal=9000, term_months=6,
                     daily_rate=0.0005, method="equal_installment"))
     alert, score = fx[-1].alert, fx[-1].score
     assert (alert.kind, alert.tier) == ("raised", "high")
@@ -279,7 +279,26 @@ def test_an_alert_the_early_score_raised_gives_its_score_and_its_reasons():
     # without a ready early model only the default score speaks (0.21: `watch`)
     quiet = Engine(scorer=stress_scorer())
     fx = feed(quiet, opened(credit_limit=10000), event(
-        "loan_drawn", 1, loan_id="L1", principal=9000, term_months=6, daily_rate=0.0005,
+        "loan_drawn", 31, loan_id="L1", principal=9000, term_months=6, daily_rate=0.0005,
         method="equal_installment"))
     assert fx[-1].alert.tier == "watch" and fx[-1].alert.early_score is None
     assert fx[-1].score.early_score is None
+
+
+def test_the_early_score_raises_nobody_in_the_first_month_of_an_account():
+    """STREAMER_EARLY_MIN_HISTORY_DAYS (30): the same draw a day after opening is only
+    the default score's `watch`, though the early score is as high and is published."""
+    for min_days, tier in ((30.0, "watch"), (0.0, "high")):
+        engine = Engine(Settings(early_min_history_days=min_days), scorer=stress_scorer())
+        engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
+        fx = feed(engine, opened(credit_limit=10000), event(
+            "loan_drawn", 1, loan_id="L1", principal=9000, term_months=6, daily_rate=0.0005,
+            method="equal_installment"))
+        assert fx[-1].alert.tier == tier and fx[-1].score.early_score >= 0.4
+    # an account whose opening was never seen has no known history: no early raise
+    engine = Engine(scorer=stress_scorer())
+    engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
+    fx = feed(engine, event("limit_changed", 40, credit_limit=10000),
+              event("loan_drawn", 41, loan_id="L1", principal=9000, term_months=6,
+                    daily_rate=0.0005, method="equal_installment"))
+    assert all(f.alert is None or f.alert.tier != "high" for f in fx)

@@ -159,3 +159,20 @@ def test_an_example_the_sample_cannot_take_still_teaches_the_models():
     assert trainer.examples == 3 and trainer.budget.borrowers == frozenset()
     trainer.learn_example(good)
     assert trainer.budget.borrowers == {"b0"}
+
+
+def test_a_snapshot_of_a_young_account_teaches_the_early_model_nothing():
+    """The early score raises nobody in the account's first STREAMER_EARLY_MIN_HISTORY_DAYS:
+    the early model does not learn those snapshots and the budget does not count them, but
+    the default-score models learn them, and an early positive still marks the borrower bad."""
+    trainer = Trainer(KEY, publish_every=10_000, early_budget=0.05, early_min_history_days=30)
+    young = next(_examples(1, 1))
+    young = msgspec.structs.replace(
+        young, early_label=1, features={**young.features, "tenure_years": 10 / 365})
+    trainer.learn_example(young)
+    assert trainer.quality["early"].n == 0 and trainer.quality["champion"].n == 1
+    kept = trainer.budget._kept["b0"]
+    assert kept.vectors == [] and kept.bad_ts > 0
+    grown = msgspec.structs.replace(young, features={**young.features, "tenure_years": 0.1})
+    trainer.learn_example(grown)
+    assert trainer.quality["early"].n == 1 and len(kept.vectors) == 1
