@@ -36,6 +36,7 @@ from streamer.core.update import apply
 from streamer.settings import Settings
 
 _UTC = dt.timezone.utc
+_FEATURES = frozenset(features.FEATURES)
 
 
 def iso(epoch: float) -> str:
@@ -89,9 +90,14 @@ class Engine:
             self.snapshots_refused += 1
             return False
         if version > self.scorer.version:
-            self.scorer = Scorer.from_model(contents["model"], version)
+            scorer = Scorer.from_model(contents["model"], version)
             early = contents.get("early")  # absent from snapshots older than the early model
-            self.early = Scorer.from_model(early, version) if early else Scorer.prior()
+            early = Scorer.from_model(early, version) if early else Scorer.prior()
+            if not (scorer.inputs() | early.inputs()) <= _FEATURES:
+                # a model that wants a feature no event gives would fail every event
+                self.snapshots_refused += 1
+                return False
+            self.scorer, self.early = scorer, early
             early_high = contents.get("early_high")  # the alert budget's (threshold.py)
             if early_high is not None and self.settings.early_budget:
                 self.policy.set_early_high(early_high)

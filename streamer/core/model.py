@@ -30,9 +30,13 @@ import hashlib
 import hmac
 import math
 import pickle
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from river import linear_model, optim, preprocessing, tree
+
+from streamer.core.splines import SEP, Hats, curve
 
 MAGIC = b"STRMSNAP1"
 _SIG_LEN = 32
@@ -110,16 +114,36 @@ class Calibrator:
 
 
 class RiskModel:
-    """The champion pipeline plus its calibrator (River-style learn_one/predict_proba_one)."""
+    """The champion pipeline plus its calibrator (River-style learn_one/predict_proba_one).
 
-    def __init__(self) -> None:
+    With `n_knots`, every feature first bends on that many knots (`splines.Hats`), fixed at
+    the features' quantiles over the first `warmup` examples: those are held, not learned,
+    until the knots are known, then learned in their order. The model scores a constant
+    meanwhile (and its scorer is not ready).
+
+    >>> m = RiskModel(n_knots=3, warmup=50)
+    >>> for i in range(400):   # risk is high at *both* ends of u: no straight line fits it
+    ...     u = (i % 20) / 19
+    ...     m.learn_one({"u": u}, (i % 20 in (0, 19)) and i % 3 == 0)
+    >>> len(m.basis.knots["u"]), m.n_learned   # knots fixed after 50, then all 400 learned
+    (3, 400)
+    >>> m.predict_proba_one({"u": 0.0}) > m.predict_proba_one({"u": 0.5}) < m.predict_proba_one({"u": 1.0})
+    True
+    """
+
+    def __init__(self, n_knots: int = 0, warmup: int = 5000) -> None:
         self.pipeline = make_champion()
         self.calibrator = Calibrator()
         self.n_learned = 0
         self.n_positive = 0
+        self.n_knots, self.warmup = n_knots, warmup
+        self.basis: Hats | None = None
+        self._held: list[tuple[dict[str, float], bool]] = []  # until the knots are fixed
 
     def raw_proba_one(self, x: dict[str, float]) -> float:
         """The pipeline's probability before calibration."""
+        if self.basis is not None:
+            x = self.basis.transform_one(x)
         return self.pipeline.predict_proba_one(x).get(True, 0.0)
 
     def predict_proba_one(self, x: dict[str, float]) -> float:
@@ -131,10 +155,21 @@ class RiskModel:
     def score_then_learn(self, x: dict[str, float], y: bool) -> float:
         """Learn one example; returns the probability given to it first (progressive
         validation), from the one pass through the pipeline that both need."""
-        raw = self.raw_proba_one(x)
+        if getattr(self, "n_knots", 0) and self.basis is None:
+            p = self.predict_proba_one(x)
+            self._held.append((dict(x), y))
+            if len(self._held) >= self.warmup:
+                held, self._held = self._held, []
+                self.basis = Hats.at_quantiles([h[0] for h in held], self.n_knots)
+                for hx, hy in held:
+                    self.score_then_learn(hx, hy)
+            return p
+        basis = getattr(self, "basis", None)
+        z = x if basis is None else basis.transform_one(x)
+        raw = self.pipeline.predict_proba_one(z).get(True, 0.0)
         p = self.calibrator.transform(raw)
         self.calibrator.learn_one(raw, y)
-        self.pipeline.learn_one(x, y)
+        self.pipeline.learn_one(z, y)
         self.n_learned += 1
         self.n_positive += bool(y)
         return p
@@ -145,11 +180,14 @@ class RiskModel:
 
 
 class Scorer:
-    """A frozen, compiled champion: logit = offset + sum(coef[f] * x[f])."""
+    """A frozen, compiled model: logit = offset + sum(coef[f] * x[f]) + sum(curve_f(x[f])).
+
+    `coef` and `means` are per column of the model's input; with a `basis` (`splines.Hats`)
+    a feature's columns collapse into one piecewise-linear curve through its knots."""
 
     def __init__(self, version: int, coef: dict[str, float], means: dict[str, float],
                  intercept: float, cal_a: float = 1.0, cal_b: float = 0.0,
-                 ready: bool = True) -> None:
+                 ready: bool = True, basis: Hats | None = None) -> None:
         self.version = version
         self.coef = coef
         self.means = means
@@ -158,6 +196,17 @@ class Scorer:
         # Until the model has seen enough outcomes its scores mean little;
         # the policy then alerts on hard rules only.
         self.ready = ready
+        self.basis = basis
+        knots = basis.knots if basis is not None else {}
+        self.linear = {f: c for f, c in coef.items() if SEP not in f or
+                       f.rpartition(SEP)[0] not in knots}
+        # feature -> (knots, the curve's logit at each knot, its mean over the training)
+        self.curves: dict[str, tuple[tuple[float, ...], tuple[float, ...], float]] = {}
+        for f, k in knots.items():
+            values = tuple(coef.get(f"{f}{SEP}{i}", 0.0) for i in range(len(k)))
+            if any(values):
+                base = sum(v * means.get(f"{f}{SEP}{i}", 0.0) for i, v in enumerate(values))
+                self.curves[f] = (k, values, base)
 
     @classmethod
     def from_model(cls, model: RiskModel, version: int, min_examples: int = 2000,
@@ -171,7 +220,7 @@ class Scorer:
                 means[f] = scaler.means[f]
         ready = model.n_learned >= min_examples and model.n_positive >= min_positive
         return cls(version, coef, means, lr.intercept, model.calibrator.a, model.calibrator.b,
-                   ready)
+                   ready, getattr(model, "basis", None))
 
     @classmethod
     def prior(cls) -> Scorer:
@@ -180,9 +229,29 @@ class Scorer:
 
     def score(self, x: dict[str, float]) -> float:
         z = self.offset
-        for f, c in self.coef.items():
+        for f, c in self.linear.items():
             z += c * x[f]
+        for f, (k, values, _) in self.curves.items():
+            z += curve(k, values, x[f])
         return _sigmoid(self.cal_a * _logit(_sigmoid(z)) + self.cal_b)
+
+    def inputs(self) -> set[str]:
+        """The features this scorer reads."""
+        return set(self.linear) | set(self.curves)
+
+    def logits(self, x: np.ndarray, names: Sequence[str]) -> np.ndarray:
+        """The uncalibrated logit of each row of `x` (columns `names`), vectorised."""
+        col = {f: j for j, f in enumerate(names)}
+        z = np.full(x.shape[0], self.offset)
+        for f, c in self.linear.items():
+            z += c * x[:, col[f]]
+        for f, (k, values, _) in self.curves.items():
+            z += np.interp(x[:, col[f]], k, values)
+        return z
+
+    def calibrate(self, z: float) -> float:
+        """A logit `z` as the calibrated probability (increasing in z when cal_a > 0)."""
+        return _sigmoid(self.cal_a * z + self.cal_b)
 
     def contributions(self, x: dict[str, float]) -> list[tuple[str, float, float]]:
         """(feature, value, signed logit contribution), most risk-raising first.
@@ -191,7 +260,9 @@ class Scorer:
         means "no different from most borrowers here".
         """
         means = self.means
-        out = [(f, x[f], c * (x[f] - means[f])) for f, c in self.coef.items()]
+        out = [(f, x[f], c * (x[f] - means[f])) for f, c in self.linear.items()]
+        out += [(f, x[f], curve(k, values, x[f]) - base)
+                for f, (k, values, base) in self.curves.items()]
         out.sort(key=lambda t: t[2], reverse=True)
         return out
 

@@ -125,13 +125,11 @@ class BudgetThreshold:
                 or scorer.cal_a <= 0):
             return None
         x = np.frombuffer(b"".join(rows), dtype="<f2").reshape(-1, len(FEATURES))
-        w = np.array([scorer.coef.get(f, 0.0) for f in FEATURES])
-        z = x.astype(np.float64) @ w + scorer.offset
+        z = scorer.logits(x.astype(np.float64), FEATURES)
         best = np.maximum.reduceat(z, np.cumsum([0, *owners[:-1]]))
         share = self.budget * min(1.0, (self._newest - first) / (YEAR_DAYS * _DAY))
         z_cut = float(np.quantile(best, 1.0 - share)) if share > 0 else float(best.max())
-        # the calibrated probability is increasing in z (Scorer.score, cal_a > 0)
-        return 1.0 / (1.0 + math.exp(-(scorer.cal_a * z_cut + scorer.cal_b)))
+        return scorer.calibrate(z_cut)  # increasing in z, as cal_a > 0 here
 
     def __getstate__(self) -> dict:
         # The sample's snapshots (megabytes) stay out of the published model: a trainer

@@ -27,6 +27,7 @@ from typing import Annotated
 import msgspec
 from river import drift, metrics, stats, utils
 
+from streamer.core.features import FEATURES
 from streamer.core.model import RiskModel, Scorer, load_snapshot, make_challenger, sign
 from streamer.core.outputs import TrainingExample
 from streamer.core.threshold import BudgetThreshold
@@ -34,9 +35,31 @@ from streamer.core.threshold import BudgetThreshold
 _ZonedTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 QUALITY_WINDOW = 5000  # examples in the rolling quality figures
 # What a snapshot holds; bumped when that changes (2: the early-warning model; 3: its
-# target a miss whose spell ends in default, and the alert budget's threshold), so that a
-# cached snapshot of an older trainer (the demo's starter model) is trained again.
-SNAPSHOT_FORMAT = 3
+# target a miss whose spell ends in default, and the alert budget's threshold; 4: its
+# feature curves), so that a cached snapshot of an older trainer (the demo's starter
+# model) is trained again.
+SNAPSHOT_FORMAT = 4
+# The early model bends each feature on 5 knots (splines.py), placed at the quantiles of
+# its first 5,000 examples. On the 8,000-borrower books, replayed offline from the
+# history book on, this lifted the early score's ROC AUC on the test snapshots from 0.924
+# to 0.940 (baseline) and 0.920 to 0.935 (industry_downturn), average precision by a
+# third to a half; the default score stays linear (its reasons are DPD, and it is
+# already within 0.002 of LightGBM).
+EARLY_KNOTS = 5
+EARLY_WARMUP = 5000
+
+
+_KNOWN = frozenset(FEATURES)
+
+
+def check_example(ex: TrainingExample) -> None:
+    """Refuse an example with a feature the engine does not compute: a model that learned
+    a weight for it would ask every worker for a value no event gives. (A missing feature
+    only teaches the models nothing about it.)"""
+    unknown = ex.features.keys() - _KNOWN
+    if unknown:
+        raise ValueError(f"unknown feature {min(unknown)[:40]!r} in a training example "
+                         f"({len(unknown)} unknown; see streamer/core/features.py)")
 
 
 class Quality:
@@ -84,7 +107,7 @@ class Trainer:
         self.early_high: float | None = None  # the last threshold the budget gave
         self.champion = RiskModel()
         self.challenger = make_challenger()
-        self.early = RiskModel()
+        self.early = RiskModel(n_knots=EARLY_KNOTS, warmup=EARLY_WARMUP)
         self.quality = {"champion": Quality(), "challenger": Quality(), "early": Quality()}
         self.drift = drift.ADWIN()
         self.drifts = 0
@@ -98,7 +121,10 @@ class Trainer:
             self.early_high = None  # chosen for another budget
 
     def learn_example(self, ex: TrainingExample) -> bytes | None:
-        """Learn one `risk.training` example; returns a signed snapshot when one is due."""
+        """Learn one `risk.training` example; returns a signed snapshot when one is due.
+        Raises ValueError, and learns nothing, if it names a feature the engine has not
+        (`check_example`)."""
+        check_example(ex)
         early = None if ex.early_label is None else ex.early_label == 1
         bad = ex.label == 1 or bool(early)
         if ex.features.get("tenure_years", 0.0) * 365 < self.early_min_history_days:
@@ -148,7 +174,7 @@ class Trainer:
         trainer: Trainer = contents["trainer"]
         trainer.key = key
         if not hasattr(trainer, "early"):  # published before the early-warning model existed
-            trainer.early = RiskModel()
+            trainer.early = RiskModel(n_knots=EARLY_KNOTS, warmup=EARLY_WARMUP)
             trainer.quality["early"] = Quality()
         if not hasattr(trainer, "budget"):  # published before the alert budget existed
             trainer.budget, trainer.early_high = None, None

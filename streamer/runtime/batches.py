@@ -32,6 +32,7 @@ from streamer.core import events as ev
 from streamer.core.outputs import TrainingExample
 from streamer.core.portfolio import Rebuild
 from streamer.core.state import BorrowerState
+from streamer.core.trainer import check_example
 from streamer.faust015 import tables
 from streamer.faust015.offsets import Offsets, RangeReader
 from streamer.faust015.producer import BatchProducer
@@ -145,6 +146,7 @@ class Runtime:
             msg = event.message
             try:
                 example = msgspec.json.decode(msg.value, type=TrainingExample)
+                check_example(example)
             except (msgspec.DecodeError, TypeError, ValueError) as exc:
                 fx = failed(msg.topic, msg.partition, msg.offset, msg.value, exc, "invalid")
                 self._record(msg.topic, fx)

@@ -291,6 +291,12 @@ def test_training_publishes_snapshots_that_every_worker_loads(
     d = deploy(STREAMER_PUBLISH_EVERY="200")
     start = pickle_version(history[0])
     publish(d.settings, d.topic(topics.MODELS), history[0])
+    # crafted examples naming a feature the engine does not compute: had the trainer
+    # learned them, every worker would fail every event on the next snapshot
+    for i in range(3):
+        crafted = {"borrower_id": "b", "ts": "2026-01-01T00:00:00Z", "label": i % 2,
+                   "score": 0.1, "model_version": 1, "features": {"dpd_now": 0.0, "x": i}}
+        publish(d.settings, d.topic(topics.TRAINING), json.dumps(crafted).encode(), b"b")
     a, b = d.start_worker("a"), d.start_worker("b")
     items = simulated("industry_downturn", 200, 300, seed=66)
     produce_items(d.settings, items)
@@ -308,6 +314,9 @@ def test_training_publishes_snapshots_that_every_worker_loads(
     assert published[0] == start and published == sorted(published) and published[-1] > start
     a.wait(lambda: a.value("streamer_model_version") == b.value("streamer_model_version")
            == published[-1], f"both workers on model v{published[-1]}")
+    dead = [json.loads(r.value) for r in read_all(d.settings, d.topic(topics.DEADLETTER))]
+    refused = [x for x in dead if x["topic"] == d.topic(topics.TRAINING)]
+    assert len(refused) == 3 and all("unknown feature" in x["error"] for x in refused)
     for w in (a, b):
         assert w.stop() == 0
 

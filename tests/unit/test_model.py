@@ -42,6 +42,33 @@ def test_compiled_scorer_gives_the_same_probability_as_the_river_model():
                             abs_tol=1e-12)
 
 
+def test_a_model_with_feature_curves_compiles_to_the_same_probability_and_reasons():
+    """The early model's curves (splines.py): the compiled scorer gives River's probability
+    row by row and vectorised, and its per-feature contributions add up to the logit."""
+    import numpy as np
+
+    model = RiskModel(n_knots=5, warmup=500)
+    for x, y in examples(3000):
+        x["flag"] = float(x["c"] > 0.9)  # two values: passes through unbent
+        model.learn_one(x, y)
+    scorer = Scorer.from_model(model, version=1)
+    assert set(scorer.curves) == {"a", "b", "c"} and set(scorer.linear) == {"flag"}
+    rows = [dict(x, flag=float(x["c"] > 0.9)) for x, _ in examples(50, seed=9)]
+    rows.append({"a": 40.0, "b": -90.0, "c": 2.0, "flag": 1.0})  # beyond every knot
+    names = ["a", "b", "c", "flag"]
+    z = scorer.logits(np.array([[r[f] for f in names] for r in rows]), names)
+    for x, zi in zip(rows, z):
+        p = model.predict_proba_one(x)
+        assert math.isclose(scorer.score(x), p, rel_tol=1e-9, abs_tol=1e-12)
+        assert math.isclose(scorer.calibrate(zi), p, rel_tol=1e-9, abs_tol=1e-12)
+        # the contributions are measured from the mean borrower: they and the mean's
+        # logit make the row's logit
+        mean_logit = scorer.offset + sum(c * scorer.means[f] for f, c in scorer.linear.items())
+        mean_logit += sum(base for _, _, base in scorer.curves.values())
+        assert math.isclose(mean_logit + sum(c for _, _, c in scorer.contributions(x)), zi,
+                            abs_tol=1e-9)
+
+
 def test_scorer_is_not_ready_before_enough_outcomes():
     model = RiskModel()
     for x, y in list(examples(100)):
@@ -176,6 +203,7 @@ def test_the_early_score_raises_high_and_nothing_else():
 
 def test_trainer_learns_the_early_target_beside_the_default_one():
     t = Trainer(KEY, publish_every=1000)
+    t.early.warmup = 200  # its knots are fixed after 200 examples, not 5,000
     rng = random.Random(3)
     blob = None
     for i in range(2000):
@@ -187,7 +215,8 @@ def test_trainer_learns_the_early_target_beside_the_default_one():
     assert t.quality["early"].n == 2000 and t.quality["early"].auc > 0.9
     _, contents = load_snapshot(blob, KEY)
     early = Scorer.from_model(contents["early"], 2)
-    assert early.ready and early.coef["partial_90d"] > 0
+    knots, values, _ = early.curves["partial_90d"]  # a curve, rising with late payments
+    assert early.ready and len(knots) == 5 and values[-1] > values[0]
     assert early.score({"partial_90d": 1.0, "dpd_now": 0.0}) > 0.5 > early.score(
         {"partial_90d": 0.0, "dpd_now": 0.0})
     # a trainer published before the early model existed resumes with a fresh one
@@ -208,3 +237,32 @@ def test_the_challenger_splits_and_ranks_when_defaults_are_rare():
         auc.update(y, tree_.predict_proba_one(x).get(True, 0.0))
         tree_.learn_one(x, y)
     assert tree_.n_nodes > 1 and auc.get() > 0.8
+
+
+def test_a_training_example_with_a_feature_the_engine_lacks_is_refused():
+    """A crafted risk.training message with a made-up feature: had it been learned, the
+    next snapshot would ask every worker for a value no event gives (KeyError on every
+    event). The trainer refuses it; an engine also refuses a snapshot that reads one."""
+    from streamer.core.engine import Engine
+    from streamer.core.features import FEATURES
+    from streamer.settings import Settings
+
+    t = Trainer(KEY, publish_every=1000)
+    x = dict.fromkeys(FEATURES, 0.0)
+    crafted = TrainingExample(borrower_id="b", ts="2026-01-01T00:00:00Z", label=1, score=0.0,
+                              model_version=0, features={**x, "zzz": 1.0})
+    with pytest.raises(ValueError, match="unknown feature"):
+        t.learn_example(crafted)
+    assert t.examples == 0
+    # a snapshot from a trainer that did learn one (not this one) is refused and counted
+    model = RiskModel()
+    rng = random.Random(2)
+    for i in range(3000):
+        model.learn_one({**x, "dpd_now": float(i % 20 == 0), "zzz": rng.random()}, i % 20 == 0)
+    engine = Engine(Settings(model_key=KEY.decode()))
+    assert not engine.load_snapshot(sign(model.dumps(version=7), KEY))
+    assert engine.snapshots_refused == 1 and engine.scorer.version == 0
+    fx = engine.process_raw(b'{"event_id":"e1","type":"overdue_status","borrower_id":"b1",'
+                            b'"ts":"2026-02-20T23:59:00Z","v":1,"loan_id":"L1",'
+                            b'"days_past_due":35,"overdue_amount":1100}')
+    assert fx.outcome == "ok" and fx.alert.tier == "high"
