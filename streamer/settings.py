@@ -28,7 +28,7 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_TIER_WATCH / _HIGH / _CRITICAL | 0.10 / 0.25 / 0.50 | score thresholds of the tiers |
 | STREAMER_TIER_EARLY_HIGH | 0.11 | early-warning score (P(a miss within 90 days whose spell ends in default)) at which a borrower is raised to `high` (see README: the trade-off) |
 | STREAMER_EARLY_BUDGET | 0.05 | alert budget: the share of good borrowers the early-warning score may raise to `high` in a year; the trainer publishes the threshold that spends it with each model (`streamer/core/threshold.py`), and STREAMER_TIER_EARLY_HIGH holds until it has one. 0: the fixed threshold only |
-| STREAMER_EARLY_MIN_HISTORY_DAYS | 30 | days an account must have been open (its `account_opened` seen) before the early-warning score may raise it: a first month's shares of spending are one or two transactions, not a habit. The early model learns from, and the budget counts, only such borrowers' snapshots. Hard rules and the default score are not held back |
+| STREAMER_EARLY_MIN_HISTORY_DAYS | 30 | days an account must have been open (its `account_opened` seen) before it has an early-warning score (`early_score` null until then) and so before that score may raise it: a first month's spending is one or two transactions, not a habit. The early model learns from, and the budget counts, only such borrowers' snapshots. Hard rules and the default score are not held back |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
 | STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/faust015/consumer.py`); `off`: Faust's own fetch loop |
@@ -184,7 +184,6 @@ class Settings:
 
         config = PolicyConfig(watch=self.tier_watch, high=self.tier_high,
                               critical=self.tier_critical, early_high=self.tier_early_high,
-                              early_min_history_days=self.early_min_history_days,
                               cooldown_days=self.cooldown_days)
         Policy(config)  # validates the thresholds
         return config

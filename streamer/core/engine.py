@@ -74,6 +74,7 @@ class Engine:
         self.scorer = scorer or Scorer.prior()
         self.early = Scorer.prior()  # the early-warning model (labels.py); not ready until learned
         self.policy = Policy(settings.policy())
+        self._min_history = settings.early_min_history_days * DAY
         self.labeler = Labeler(settings.snapshot_interval_days, settings.label_horizon_days)
         self.counts: Counter[tuple[str, str]] = Counter()  # (event type, outcome)
         self.alerts: Counter[tuple[str, str]] = Counter()  # (tier, kind)
@@ -174,11 +175,13 @@ class Engine:
         x = features.compute(s, self.context, now, dpd)
         scorer = self.scorer
         score = scorer.score(x)
-        early = self.early.score(x) if self.early.ready else None
+        # no early score before its model is ready, nor in an account's first days (its
+        # spending is a transaction or two): an unknown opening counts as no history
+        history = now - s.opened_at if s.opened_at else -1.0
+        early = (self.early.score(x) if self.early.ready and history >= self._min_history
+                 else None)
         s.score = score
-        history_days = (now - s.opened_at) / DAY if s.opened_at else 0.0
-        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready, early,
-                                      history_days)
+        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready, early)
         if decision is not None:
             fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
             s.tier, s.tier_since = decision.tier, now

@@ -10,10 +10,11 @@
   only a borrower who is current: its model learned from current borrowers' snapshots,
   and once a payment is missed the DPD floors and the default score speak. A tier it
   raised is kept through a miss as long as the early score stays above its band. Its
-  threshold is set by the alert budget (`threshold.py`) once the model has one. It
-  raises nobody whose account has been open less than `early_min_history_days`: in a
-  first month, one gambling or cash transaction is the whole of the borrower's spending,
-  and on simulated books nine in ten of the good borrowers it raised were in that month.
+  threshold is set by the alert budget (`threshold.py`) once the model has one. A
+  borrower has no early score in the account's first `STREAMER_EARLY_MIN_HISTORY_DAYS`
+  (the engine's rule): in a first month, one gambling or cash transaction is the whole
+  of the spending, and on simulated books nine in ten of the good borrowers the early
+  score raised were in that month.
 - Hard rules set a floor whatever the model says: 15+ DPD is at least `watch`, 30+ DPD
   at least `high`, 60+ DPD `critical`. (A payment a few days late is common and mostly
   cured by itself: alerting on it would bury the real cases.)
@@ -28,9 +29,6 @@ Decision(tier='high', kind='raised', early=False)
 Decision(tier='high', kind='raised', early=True)
 >>> p.decide("none", 0.0, score=0.02, dpd=5, now=0.0, ready=True, early=0.9) is None  # overdue
 True
->>> p.decide("none", 0.0, score=0.02, dpd=0, now=0.0, ready=True, early=0.9,
-...          history_days=3.0) is None  # a new account: its behaviour is not known yet
-True
 >>> p.decide("high", 0.0, score=0.18, dpd=0, now=86_400.0, ready=True) is None  # hysteresis
 True
 >>> p.decide("high", 0.0, score=0.01, dpd=0, now=86_400.0, ready=True) is None  # cooldown
@@ -44,7 +42,6 @@ Decision(tier='high', kind='escalated', early=False)
 from __future__ import annotations
 
 import hashlib
-import math
 import uuid
 from typing import NamedTuple
 
@@ -74,7 +71,6 @@ class PolicyConfig(NamedTuple):
     # The early score moves more (a new loan, a model update), and a borrower it raised
     # was otherwise resolved and raised again within days: a wider band for it.
     early_hysteresis: float = 0.5
-    early_min_history_days: float = 30.0  # account age before the early score may raise
     cooldown_days: float = 14.0
     watch_dpd: int = 15
     high_dpd: int = 30
@@ -93,8 +89,6 @@ def _checked(c: PolicyConfig) -> PolicyConfig:
         raise ValueError("alert thresholds must satisfy 0 < watch < high < critical < 1")
     if not 0 < c.early_high < 1:
         raise ValueError("the early-warning threshold must satisfy 0 < high < 1")
-    if not c.early_min_history_days >= 0:
-        raise ValueError("the early-warning score's minimum history must be >= 0 days")
     return c
 
 
@@ -125,17 +119,14 @@ class Policy:
         return by_score, by_early
 
     def decide(self, tier: str, since: float, score: float, dpd: int, now: float,
-               ready: bool, early: float | None = None, history_days: float = math.inf
-               ) -> Decision | None:
+               ready: bool, early: float | None = None) -> Decision | None:
         """The new tier and the alert kind, or None when the tier stays.
 
         `ready`: the default score means something yet; `early`: the early-warning score,
-        None until its model is ready; `history_days`: how long the account has been open
-        (0 when its opening is unknown)."""
+        None until its model is ready or while the account is too young."""
         current = RANK[tier]
         floor = self.floor(dpd)
-        may_raise = dpd == 0 and history_days >= self.config.early_min_history_days
-        by_score, by_early = self._ranks(score, early if may_raise else None, ready)
+        by_score, by_early = self._ranks(score, early if dpd == 0 else None, ready)
         target = max(floor, by_score, by_early)
         if target > current:
             return Decision(TIERS[target], "raised" if current == 0 else "escalated",

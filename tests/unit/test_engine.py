@@ -285,16 +285,17 @@ def test_an_alert_the_early_score_raised_gives_its_score_and_its_reasons():
     assert fx[-1].score.early_score is None
 
 
-def test_the_early_score_raises_nobody_in_the_first_month_of_an_account():
+def test_an_account_has_no_early_score_in_its_first_month():
     """STREAMER_EARLY_MIN_HISTORY_DAYS (30): the same draw a day after opening is only
-    the default score's `watch`, though the early score is as high and is published."""
+    the default score's `watch`, and no early score is published; with 0 days it is."""
     for min_days, tier in ((30.0, "watch"), (0.0, "high")):
         engine = Engine(Settings(early_min_history_days=min_days), scorer=stress_scorer())
         engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
         fx = feed(engine, opened(credit_limit=10000), event(
             "loan_drawn", 1, loan_id="L1", principal=9000, term_months=6, daily_rate=0.0005,
             method="equal_installment"))
-        assert fx[-1].alert.tier == tier and fx[-1].score.early_score >= 0.4
+        assert fx[-1].alert.tier == tier
+        assert (fx[-1].score.early_score is None) == (min_days == 30.0)
     # an account whose opening was never seen has no known history: no early raise
     engine = Engine(scorer=stress_scorer())
     engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
@@ -302,3 +303,4 @@ def test_the_early_score_raises_nobody_in_the_first_month_of_an_account():
               event("loan_drawn", 41, loan_id="L1", principal=9000, term_months=6,
                     daily_rate=0.0005, method="equal_installment"))
     assert all(f.alert is None or f.alert.tier != "high" for f in fx)
+    assert fx[-1].score.early_score is None
