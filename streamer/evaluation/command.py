@@ -165,7 +165,7 @@ def evaluate(
 
     offline = None
     if examples_path is not None:
-        from .offline import early_at_budget, offline_reference
+        from .offline import early_at_budget, early_ranking, offline_reference
 
         examples = read_examples(examples_path)
         latent = None if latent_path is None else read_latent(latent_path, truth.index)
@@ -173,6 +173,7 @@ def evaluate(
         offline["early_at_budget"] = early_at_budget(
             examples, truth.index, truth.default_day, truth.first_missed_day, scores,
             latent=latent)
+        offline["early_ranking"] = early_ranking(examples, truth.index, scores)
 
     n_def = int((truth.default_day != m.NEVER).sum())
     result = {
@@ -318,4 +319,13 @@ def format_summary(r: dict) -> str:
                                  ": " + "; ".join(_budget_line(x) for x in fig["budgets"]))
         elif eb:
             lines.append(f"offline early-warning reference skipped: {eb.get('reason')}")
+        rk = off.get("early_ranking")
+        if rk:
+            lines.append(f"early score at every labelled snapshot of a current borrower: ROC AUC "
+                         f"{rk['roc_auc']:.3f}, PR AUC {rk['pr_auc']:.3f} ({rk['snapshots']} "
+                         f"snapshots, {rk['positives']} positive)")
+        if eb.get("status") == "ok":
+            lines.append("  at the test snapshots with a known early label, ROC AUC / PR AUC: "
+                         + "; ".join(f"{name} {x['roc_auc']:.3f} / {x['pr_auc']:.3f}"
+                                     for name, x in eb["ranking"].items() if x))
     return "\n".join(lines)

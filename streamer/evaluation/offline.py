@@ -116,6 +116,31 @@ def latent_at(latent: Latent, borrower: np.ndarray, seconds: np.ndarray) -> np.n
     return out
 
 
+def ranking(label: np.ndarray, score: np.ndarray) -> dict | None:
+    """ROC AUC and PR AUC of `score` for a boolean `label` (None without both outcomes)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    if label.size == 0 or label.all() or not label.any():
+        return None
+    return {"roc_auc": float(roc_auc_score(label, score)),
+            "pr_auc": float(average_precision_score(label, score)),
+            "snapshots": int(label.size), "positives": int(label.sum())}
+
+
+def early_ranking(ex: Examples, index: dict[str, int], scores: Scores) -> dict | None:
+    """How well the online early score ranks, over every labelled snapshot of a current
+    borrower that had an early score (the whole span): thousands of labels, where the
+    capture at a budget counts a few dozen test defaulters."""
+    if ex.early_label is None:
+        return None
+    borrower = np.array([index.get(b, -1) if b is not None else -1 for b in ex.borrower_id],
+                        dtype=np.int64)
+    known = (ex.early_label >= 0) & (borrower >= 0)
+    online = _at_snapshots(scores, borrower[known], ex.seconds[known])
+    scored = np.isfinite(online)
+    return ranking(ex.early_label[known][scored] == 1, online[scored])
+
+
 def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray,
                     first_missed_day: np.ndarray, scores: Scores,
                     train_share: float = 0.7, seed: int = 0, horizon_days: int = 90,
@@ -170,5 +195,10 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
         name: at_budget(b, sec, values, default_day, first_missed_day, first_day, last_day)
         for name, values in figures.items()
     }
+    # the same models ranked on the test snapshots whose early label is known
+    lab = ex.early_label[test]
+    known = (lab >= 0) & np.isfinite(figures["online_early"])
+    out["ranking"] = {name: ranking(lab[known] == 1, values[known])
+                      for name, values in figures.items()}
     out["status"] = "ok"
     return out

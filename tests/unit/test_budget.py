@@ -141,3 +141,25 @@ def test_the_batch_reference_learns_a_signal_the_online_score_lacks():
     onl = {x["budget"]: x for x in r["at_budget"]["online_early"]["budgets"]}
     assert ref[0.05]["before_first_missed"] > 0.8
     assert onl[0.10]["before_first_missed"] < 0.5
+    # ranked on the test snapshots with a known early label: the batch model sees the
+    # signal, the random online score does not
+    assert r["ranking"]["reference"]["roc_auc"] > 0.9
+    assert abs(r["ranking"]["online_early"]["roc_auc"] - 0.5) < 0.1
+    assert r["ranking"]["online_early"]["snapshots"] == int(
+        ((seconds >= split) & (early >= 0)).sum())
+
+
+def test_the_online_early_score_is_ranked_over_every_labelled_snapshot():
+    from streamer.evaluation.inputs import Examples, Scores
+    from streamer.evaluation.offline import early_ranking
+
+    # four borrowers; b3 never had an early score (a young account): left out
+    seconds = np.array([1, 2, 3, 4, 5], dtype=np.float64) * DAY
+    early = np.array([1, 0, 0, -1, 1], dtype=np.int8)  # -1: taken while overdue
+    ex = Examples(seconds=seconds, label=np.zeros(5, dtype=np.int8), score=np.full(5, np.nan),
+                  features=np.zeros((5, 1), dtype=np.float32), names=["x"],
+                  borrower_id=["b0", "b1", "b2", "b0", "b3"], early_label=early)
+    online = Scores(borrower=np.array([0, 1, 2, 3]), seconds=np.array([0.5, 1.5, 2.5, 4.5]) * DAY,
+                    score=np.zeros(4), early=np.array([0.9, 0.2, 0.6, np.nan]))
+    r = early_ranking(ex, {"b0": 0, "b1": 1, "b2": 2, "b3": 3}, online)
+    assert (r["snapshots"], r["positives"]) == (3, 1) and r["roc_auc"] == 1.0
