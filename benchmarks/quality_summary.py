@@ -114,6 +114,15 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
                 f"{pct(x.get('precision_180d'))} | {pct(d.get('before_first_missed'))} | "
                 f"{pct(rf.get('before_first_missed'))} | {pct(ub.get('before_first_missed'))} | "
                 f"{pct(sn.get('before_first_missed'))} |")
+        rk = (r.get("offline_reference") or {}).get("early_ranking")
+        if rk:
+            ranked = "; ".join(f"{name} {x['roc_auc']:.3f} / {x['pr_auc']:.3f}"
+                               for name, x in (eb.get("ranking") or {}).items() if x)
+            lines += ["", f"How the early score ranks (ROC AUC / PR AUC of its label): over "
+                      f"every labelled snapshot of a current borrower in the year, "
+                      f"{rk['roc_auc']:.3f} / {rk['pr_auc']:.3f} ({rk['snapshots']:,} "
+                      f"snapshots, {rk['positives']:,} positive); at the test snapshots: "
+                      f"{ranked}."]
         if sc in TARGETED:
             five, ten = early.get(0.05, {}), early.get(0.1, {})
             auc = r["auc"]["roc_auc"]
