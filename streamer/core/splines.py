@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class Hats:
 
     def __init__(self, knots: dict[str, tuple[float, ...]]) -> None:
         for f, k in knots.items():
-            if len(k) < 2 or any(b <= a for a, b in zip(k, k[1:])):
+            if len(k) < 2 or any(b <= a for a, b in pairwise(k)):
                 raise ValueError(f"knots of {f} must be at least two increasing values: {k}")
         self.knots = knots
 
