@@ -131,6 +131,9 @@ class RiskModel:
     True
     """
 
+    # class-level defaults: a model pickled before the curves existed reads as linear
+    n_knots, warmup, basis = 0, 0, None
+
     def __init__(self, n_knots: int = 0, warmup: int = 5000) -> None:
         self.pipeline = make_champion()
         self.calibrator = Calibrator()
@@ -155,7 +158,7 @@ class RiskModel:
     def score_then_learn(self, x: dict[str, float], y: bool) -> float:
         """Learn one example; returns the probability given to it first (progressive
         validation), from the one pass through the pipeline that both need."""
-        if getattr(self, "n_knots", 0) and self.basis is None:
+        if self.n_knots and self.basis is None:
             p = self.predict_proba_one(x)
             self._held.append((dict(x), y))
             if len(self._held) >= self.warmup:
@@ -164,8 +167,7 @@ class RiskModel:
                 for hx, hy in held:
                     self.score_then_learn(hx, hy)
             return p
-        basis = getattr(self, "basis", None)
-        z = x if basis is None else basis.transform_one(x)
+        z = x if self.basis is None else self.basis.transform_one(x)
         raw = self.pipeline.predict_proba_one(z).get(True, 0.0)
         p = self.calibrator.transform(raw)
         self.calibrator.learn_one(raw, y)
@@ -220,7 +222,7 @@ class Scorer:
                 means[f] = scaler.means[f]
         ready = model.n_learned >= min_examples and model.n_positive >= min_positive
         return cls(version, coef, means, lr.intercept, model.calibrator.a, model.calibrator.b,
-                   ready, getattr(model, "basis", None))
+                   ready, model.basis)
 
     @classmethod
     def prior(cls) -> Scorer:
