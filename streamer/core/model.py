@@ -30,7 +30,6 @@ import hashlib
 import hmac
 import math
 import pickle
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,14 +117,9 @@ class RiskModel:
     """The champion pipeline plus its calibrator (River-style learn_one/predict_proba_one).
 
     With `n_knots`, every feature first bends on that many knots (`splines.Hats`), fixed at
-    the features' quantiles over a warm-up: a uniform sample of up to `warmup` examples
-    drawn over the first `warmup_days` of snapshot time (when the examples say when they
-    were taken; else the first `warmup`). The sample is held, not learned, until the knots
-    are known, then learned in time order; the warm-up's other examples are not learned.
-    A span of time, not a count: on a book opened all at once, a count is reached within
-    days, and knots placed on one month of the borrowers' lives fit the year badly (10,000
-    simulated borrowers: early ROC AUC 0.851 with the first 5,000, 0.887 with no curves).
-    The model scores a constant meanwhile (and its scorer is not ready).
+    the features' quantiles over the first `warmup` examples: those are held, not learned,
+    until the knots are known, then learned in their order. The model scores a constant
+    meanwhile (and its scorer is not ready).
 
     >>> m = RiskModel(n_knots=3, warmup=50)
     >>> for i in range(400):   # risk is high at *both* ends of u: no straight line fits it
@@ -140,18 +134,14 @@ class RiskModel:
     # class-level defaults: a model pickled before the curves existed reads as linear
     n_knots, warmup, basis = 0, 0, None
 
-    def __init__(self, n_knots: int = 0, warmup: int = 5000, warmup_days: float = 90.0
-                 ) -> None:
+    def __init__(self, n_knots: int = 0, warmup: int = 5000) -> None:
         self.pipeline = make_champion()
         self.calibrator = Calibrator()
         self.n_learned = 0
         self.n_positive = 0
-        self.n_knots, self.warmup, self.warmup_s = n_knots, warmup, warmup_days * 86_400.0
+        self.n_knots, self.warmup = n_knots, warmup
         self.basis: Hats | None = None
-        # the warm-up's sample until the knots are fixed: (order, x, y), reservoir-drawn
-        self._held: list[tuple[float, dict[str, float], bool]] = []
-        self._seen, self._first_ts = 0, None
-        self._rng = random.Random(0)
+        self._held: list[tuple[dict[str, float], bool]] = []  # until the knots are fixed
 
     def raw_proba_one(self, x: dict[str, float]) -> float:
         """The pipeline's probability before calibration."""
@@ -165,13 +155,18 @@ class RiskModel:
     def learn_one(self, x: dict[str, float], y: bool) -> None:
         self.score_then_learn(x, y)
 
-    def score_then_learn(self, x: dict[str, float], y: bool, ts: float | None = None
-                         ) -> float:
-        """Learn one example (`ts`: when its snapshot was taken, if known); returns the
-        probability given to it first (progressive validation), from the one pass through
-        the pipeline that both need."""
+    def score_then_learn(self, x: dict[str, float], y: bool) -> float:
+        """Learn one example; returns the probability given to it first (progressive
+        validation), from the one pass through the pipeline that both need."""
         if self.n_knots and self.basis is None:
-            return self._warm_up(x, y, ts)
+            p = self.predict_proba_one(x)
+            self._held.append((dict(x), y))
+            if len(self._held) >= self.warmup:
+                held, self._held = self._held, []
+                self.basis = Hats.at_quantiles([h[0] for h in held], self.n_knots)
+                for hx, hy in held:
+                    self.score_then_learn(hx, hy)
+            return p
         z = x if self.basis is None else self.basis.transform_one(x)
         raw = self.pipeline.predict_proba_one(z).get(True, 0.0)
         p = self.calibrator.transform(raw)
@@ -179,29 +174,6 @@ class RiskModel:
         self.pipeline.learn_one(z, y)
         self.n_learned += 1
         self.n_positive += bool(y)
-        return p
-
-    def _warm_up(self, x: dict[str, float], y: bool, ts: float | None) -> float:
-        p = self.predict_proba_one(x)
-        self._seen += 1
-        item = (self._seen if ts is None else ts, dict(x), y)
-        if len(self._held) < self.warmup:
-            self._held.append(item)
-        else:  # reservoir sampling: every example of the warm-up equally likely kept
-            j = self._rng.randrange(self._seen)
-            if j < self.warmup:
-                self._held[j] = item
-        if ts is not None and self._first_ts is None:
-            self._first_ts = ts
-        if ts is None:  # no time: the first `warmup` examples
-            done = self._seen >= self.warmup
-        else:  # the span, and enough examples for five quantiles to mean something
-            done = ts - self._first_ts >= self.warmup_s and self._seen >= min(self.warmup, 1000)
-        if done:
-            held, self._held = sorted(self._held, key=lambda h: h[0]), []
-            self.basis = Hats.at_quantiles([h[1] for h in held], self.n_knots)
-            for _, hx, hy in held:
-                self.score_then_learn(hx, hy)
         return p
 
     def dumps(self, version: int, **extra: Any) -> bytes:

@@ -124,8 +124,7 @@ def _examples(n: int, weeks: int, seed: int = 4):
 
 def test_the_trainer_publishes_the_threshold_and_the_engine_alerts_at_it():
     trainer = Trainer(KEY, publish_every=1000, early_budget=0.05)
-    # knots after 500 examples and 3 weeks: ready within this 10-week book
-    trainer.early.warmup, trainer.early.warmup_s = 500, 21 * DAY
+    trainer.early.warmup = 500  # knots after 500 examples: ready within this short book
     blobs = [b for ex in _examples(400, 10) if (b := trainer.learn_example(ex))]
     _, contents = load_snapshot(blobs[-1], KEY)
     th = contents["early_high"]
