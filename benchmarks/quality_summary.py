@@ -118,11 +118,11 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
         if rk:
             ranked = "; ".join(f"{name} {x['roc_auc']:.3f} / {x['pr_auc']:.3f}"
                                for name, x in (eb.get("ranking") or {}).items() if x)
-            lines += ["", f"How the early score ranks (ROC AUC / PR AUC of its label): over "
-                      f"every labelled snapshot of a current borrower in the year, "
-                      f"{rk['roc_auc']:.3f} / {rk['pr_auc']:.3f} ({rk['snapshots']:,} "
-                      f"snapshots, {rk['positives']:,} positive); at the test snapshots: "
-                      f"{ranked}."]
+            lines += ["", ("How the early score ranks (ROC AUC / PR AUC of its label): over "
+                           "every labelled snapshot of a current borrower in the year, "
+                           f"{rk['roc_auc']:.3f} / {rk['pr_auc']:.3f} ({rk['snapshots']:,} "
+                           f"snapshots, {rk['positives']:,} positive); at the test "
+                           f"snapshots: {ranked}.")]
         if sc in TARGETED:
             five, ten = early.get(0.05, {}), early.get(0.1, {})
             auc = r["auc"]["roc_auc"]
