@@ -36,7 +36,6 @@ from streamer.core.update import apply
 from streamer.settings import Settings
 
 _UTC = dt.timezone.utc
-_FEATURES = frozenset(features.FEATURES)
 
 
 def iso(epoch: float) -> str:
@@ -94,7 +93,7 @@ class Engine:
             scorer = Scorer.from_model(contents["model"], version)
             early = contents.get("early")  # absent from snapshots older than the early model
             early = Scorer.from_model(early, version) if early else Scorer.prior()
-            if not (scorer.inputs() | early.inputs()) <= _FEATURES:
+            if not (scorer.inputs() | early.inputs()) <= features.KNOWN:
                 # a model that wants a feature no event gives would fail every event
                 self.snapshots_refused += 1
                 return False

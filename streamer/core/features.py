@@ -60,6 +60,7 @@ FEATURES: tuple[str, ...] = (
     "industry_orders", "industry_raw_prices", "region_stress", "region_unemployment",
     "industry_delinquency", "region_delinquency",
 )
+KNOWN = frozenset(FEATURES)  # what a model may ask of an event (engine, trainer)
 
 
 def _clip(x: float, lo: float, hi: float) -> float:

@@ -235,7 +235,7 @@ class Scorer:
             z += c * x[f]
         for f, (k, values, _) in self.curves.items():
             z += curve(k, values, x[f])
-        return _sigmoid(self.cal_a * _logit(_sigmoid(z)) + self.cal_b)
+        return self.calibrate(_logit(_sigmoid(z)))
 
     def inputs(self) -> set[str]:
         """The features this scorer reads."""

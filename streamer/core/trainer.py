@@ -27,7 +27,7 @@ from typing import Annotated
 import msgspec
 from river import drift, metrics, stats, utils
 
-from streamer.core.features import FEATURES
+from streamer.core.features import KNOWN
 from streamer.core.model import RiskModel, Scorer, load_snapshot, make_challenger, sign
 from streamer.core.outputs import TrainingExample
 from streamer.core.threshold import BudgetThreshold
@@ -49,14 +49,11 @@ EARLY_KNOTS = 5
 EARLY_WARMUP = 5000
 
 
-_KNOWN = frozenset(FEATURES)
-
-
 def check_example(ex: TrainingExample) -> None:
     """Refuse an example with a feature the engine does not compute: a model that learned
     a weight for it would ask every worker for a value no event gives. (A missing feature
     only teaches the models nothing about it.)"""
-    unknown = ex.features.keys() - _KNOWN
+    unknown = ex.features.keys() - KNOWN
     if unknown:
         raise ValueError(f"unknown feature {min(unknown)[:40]!r} in a training example "
                          f"({len(unknown)} unknown; see streamer/core/features.py)")
@@ -99,8 +96,8 @@ class Trainer:
                  early_min_history_days: float = 0.0) -> None:
         self.key = key
         self.publish_every = publish_every
-        # the early score raises nobody younger (policy.py): it need not rank them, and
-        # the budget must not count them
+        # younger accounts have no early score (the engine's rule): the early model need
+        # not rank them, and the budget must not count them
         self.early_min_history_days = early_min_history_days
         # early_budget 0: no budget, the workers keep their fixed early threshold
         self.budget = BudgetThreshold(early_budget) if early_budget else None
