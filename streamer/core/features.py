@@ -39,6 +39,8 @@ from streamer.core.state import (
 MONTH = 30 * DAY
 # short/long ratio of a steady monthly income, averaged over the month (see `income_trend`)
 _STEADY_RATIO = 0.33
+# a steady monthly flow's 90-day-half-life sum, in months of it: 1 / (1 - 2**(-1/3))
+_LONG_MONTHS = 4.85
 
 FEATURES: tuple[str, ...] = (
     # who the borrower is
@@ -59,6 +61,9 @@ FEATURES: tuple[str, ...] = (
     # context
     "industry_orders", "industry_raw_prices", "region_stress", "region_unemployment",
     "industry_delinquency", "region_delinquency",
+    # added in layout 4 (at the end: older pending snapshots read as a prefix)
+    "installments_to_income", "drawn_to_limit", "cash_to_income", "days_since_gambling",
+    "net_flow",
 )
 KNOWN = frozenset(FEATURES)  # what a model may ask of an event (engine, trainer)
 
@@ -86,6 +91,7 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
     income_mean = var.mean.get()
     income_cv = math.sqrt(max(var.get(), 0.0)) / income_mean if income_mean > 0 else 0.0
     limit = s.credit_limit
+    income_month = (income_l + 1.0) / _LONG_MONTHS
     worst = s.dpd_worst
     seg = s.segment
     orders, raw_prices, stress, unemployment, ind_bad, reg_bad = ctx.features(s.industry,
@@ -132,6 +138,15 @@ def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
         "region_unemployment": unemployment,
         "industry_delinquency": ind_bad,
         "region_delinquency": reg_bad,
+        # what the running loans cost a month, in months of the recent income pace
+        "installments_to_income": _clip(s.monthly_cost / income_month, 0.0, 5.0),
+        "drawn_to_limit": _clip(long[DRAWN] / limit, 0.0, 5.0) if limit > 0 else 0.0,
+        "cash_to_income": _clip(long[CASH] / (income_l + 1.0), 0.0, 5.0),
+        # months; a borrower never seen gambling counts as a year ago
+        "days_since_gambling": _clip((now - s.last_gambling_ts) / MONTH, 0.0, 12.0)
+        if s.last_gambling_ts else 12.0,
+        # money in minus money out over the recent quarter, as a share of both: -1..1
+        "net_flow": (inflow_l - out_l) / (inflow_l + out_l + 1.0),
     }
 
 
@@ -147,10 +162,13 @@ def to_vector(x: dict[str, float]) -> bytes:
 
     >>> v = to_vector(dict.fromkeys(FEATURES, 0.1234))
     >>> len(v), round(from_vector(v)["income_log"], 3)
-    (78, 0.123)
+    (88, 0.123)
     """
     return _HALF.pack(*[_clip(x[name], -_HALF_MAX, _HALF_MAX) for name in FEATURES])
 
 
 def from_vector(data: bytes) -> dict[str, float]:
+    """`to_vector`'s inverse; a vector of an older, shorter FEATURES reads as zeros after."""
+    if len(data) < _HALF.size:
+        data = data + bytes(_HALF.size - len(data))
     return dict(zip(FEATURES, _HALF.unpack(data)))

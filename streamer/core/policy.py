@@ -55,10 +55,12 @@ CAUSES: dict[str, str] = {
                      "region_unemployment", "industry_delinquency", "region_delinquency",
                      "essential_to_income"), "shock"),
     **dict.fromkeys(("utilization", "draws_30d", "drawn_to_income", "active_loans",
-                     "other_loans_share", "spend_to_income"), "over_borrowing"),
+                     "other_loans_share", "spend_to_income", "installments_to_income",
+                     "drawn_to_limit", "net_flow"), "over_borrowing"),
     **dict.fromkeys(("gambling_share", "cash_share", "discretionary_share",
                      "prior_delinquencies", "partial_90d", "credit_score",
-                     "credit_score_missing"), "habits"),
+                     "credit_score_missing", "cash_to_income", "days_since_gambling"),
+                    "habits"),
 }
 
 

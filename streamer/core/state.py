@@ -61,20 +61,23 @@ def event_hash(event_id: str) -> int:
 class Loan:
     """One loan's servicing status as the borrower's events describe it."""
 
-    __slots__ = ("outstanding", "dpd", "status_ts", "due_no", "due_amount", "paid_to_due")
+    __slots__ = ("outstanding", "dpd", "status_ts", "due_no", "due_amount", "paid_to_due",
+                 "monthly")
 
     def __init__(self, outstanding: float = 0.0, dpd: int = 0, status_ts: float = 0.0,
-                 due_no: int = 0, due_amount: float = 0.0, paid_to_due: float = 0.0) -> None:
+                 due_no: int = 0, due_amount: float = 0.0, paid_to_due: float = 0.0,
+                 monthly: float = 0.0) -> None:
         self.outstanding = outstanding
         self.dpd = dpd
         self.status_ts = status_ts
         self.due_no = due_no
         self.due_amount = due_amount
         self.paid_to_due = paid_to_due
+        self.monthly = monthly  # what the loan costs a month, from its terms at the draw
 
     def as_tuple(self) -> tuple:
         return (self.outstanding, self.dpd, self.status_ts, self.due_no, self.due_amount,
-                self.paid_to_due)
+                self.paid_to_due, self.monthly)
 
 
 class Pending(msgspec.Struct, array_like=True):
@@ -95,7 +98,7 @@ class BorrowerState:
         "opened_at", "last_ts", "t0", "flows", "last_income_ts", "income_var", "coverage",
         "dpd_worst", "loans", "episodes", "grace_until", "plan_active", "tier", "tier_since",
         "score", "recent", "pending", "last_snapshot_ts", "defaulted_at", "spell_start",
-        "last_overdue_ts",
+        "last_overdue_ts", "last_gambling_ts",
     )
 
     def __init__(self) -> None:
@@ -110,6 +113,7 @@ class BorrowerState:
         self.t0: float | None = None  # reference time of `flows`, set by the first add
         self.flows = array("d", bytes(8 * 2 * N_CHANNELS))
         self.last_income_ts = 0.0
+        self.last_gambling_ts = 0.0
         self.income_var = stats.Var()
         self.coverage = array("d")  # paid-to-due of the last COVERAGE_WINDOW installments
         self.dpd_worst = 0
@@ -177,6 +181,11 @@ class BorrowerState:
     def outstanding(self) -> float:
         return sum(loan.outstanding for loan in self.loans.values())
 
+    @property
+    def monthly_cost(self) -> float:
+        """What the running loans cost a month (a loan drawn before we saw it: its due)."""
+        return sum(loan.monthly or loan.due_amount for loan in self.loans.values())
+
     def add_coverage(self, ratio: float) -> None:
         """Record one installment's paid-to-due ratio (the last COVERAGE_WINDOW count)."""
         self.coverage.append(ratio)
@@ -199,7 +208,7 @@ class BorrowerState:
         """Compact, exact bytes (msgpack): what the changelog carries."""
         var = self.income_var
         return _encoder.encode((
-            3,  # layout version (3: the delinquency spell)
+            4,  # layout version (3: the delinquency spell; 4: loans' monthly cost, gambling)
             self.segment, self.industry, self.region, self.credit_limit, self.credit_score,
             self.prior_delinquencies, self.opened_at, self.last_ts, self.t0,
             self.flows.tobytes(), self.last_income_ts,
@@ -209,7 +218,7 @@ class BorrowerState:
             {k: loan.as_tuple() for k, loan in self.loans.items()},
             self.episodes, self.grace_until, self.plan_active, self.tier, self.tier_since,
             self.score, self.recent.tobytes(), self.pending, self.last_snapshot_ts,
-            self.defaulted_at, self.spell_start, self.last_overdue_ts,
+            self.defaulted_at, self.spell_start, self.last_overdue_ts, self.last_gambling_ts,
         ))
 
     @classmethod
@@ -217,13 +226,15 @@ class BorrowerState:
         fields = _decoder.decode(data)
         layout = fields[0]
         if layout == 2:  # before the delinquency spell was kept: none known
-            fields = (*fields, 0.0, 0.0)
-        elif layout != 3:
+            fields = (*fields, 0.0, 0.0, 0.0)
+        elif layout == 3:  # before gambling's time was kept (loans' costs: 0, unknown)
+            fields = (*fields, 0.0)
+        elif layout != 4:
             raise ValueError(f"unknown borrower state layout {layout}")
         (layout, segment, industry, region, credit_limit, credit_score, prior, opened_at,
          last_ts, t0, flows, last_income_ts, var, coverage, dpd_worst, loans, episodes,
          grace_until, plan_active, tier, tier_since, score, recent, pending,
-         last_snapshot_ts, defaulted_at, spell_start, last_overdue_ts) = fields
+         last_snapshot_ts, defaulted_at, spell_start, last_overdue_ts, last_gambling_ts) = fields
         s = cls()
         # interned: a few distinct values shared by every cached borrower
         s.segment, s.industry, s.region = intern(segment), intern(industry), intern(region)
@@ -242,6 +253,7 @@ class BorrowerState:
         s.pending = [Pending(*p) for p in pending]
         s.last_snapshot_ts, s.defaulted_at = last_snapshot_ts, defaulted_at
         s.spell_start, s.last_overdue_ts = spell_start, last_overdue_ts
+        s.last_gambling_ts = last_gambling_ts
         return s
 
     def __eq__(self, other: object) -> bool:

@@ -23,6 +23,7 @@ from streamer.core.state import (
     DRAWN,
     DRAWS,
     DUE,
+    GAMBLING,
     HARSH,
     INCOME,
     MISSED,
@@ -65,7 +66,11 @@ def _loan(s: BorrowerState, loan_id: str) -> Loan:
 
 
 def _loan_drawn(s: BorrowerState, e: ev.LoanDrawn, ts: float) -> None:
-    _loan(s, e.loan_id).outstanding += e.principal
+    loan = _loan(s, e.loan_id)
+    loan.outstanding += e.principal
+    # a month's interest and a month's share of the principal, whichever the method: an
+    # interest-first loan owes the rest at the end, which the borrower must plan for too
+    loan.monthly += e.principal * (1.0 / e.term_months + 30.0 * e.daily_rate)
     s.add(DRAWN, e.principal, ts)
     s.add(DRAWS, 1.0, ts)
 
@@ -112,6 +117,8 @@ def _transaction(s: BorrowerState, e: ev.Transaction, ts: float) -> None:
         s.income_var.update(e.amount)
         if ts > s.last_income_ts:
             s.last_income_ts = ts
+    elif channel == GAMBLING and ts > s.last_gambling_ts:
+        s.last_gambling_ts = ts
 
 
 def _collection_action(s: BorrowerState, e: ev.CollectionAction, ts: float) -> None:

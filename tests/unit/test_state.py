@@ -106,14 +106,49 @@ def test_unknown_category_counts_as_other_spending():
     assert s.flow(3, SHORT, s.last_ts) == 50  # DISCRETIONARY, where `other` goes
 
 
-def test_a_state_of_the_layout_before_the_spell_reads_with_no_spell():
+def test_states_of_older_layouts_read_with_what_they_did_not_keep_unknown():
     import msgspec
 
     s = busy_state()
-    s.spell_start, s.last_overdue_ts = 5.0, 6.0
+    s.spell_start, s.last_overdue_ts, s.last_gambling_ts = 5.0, 6.0, 7.0
     fields = list(msgspec.msgpack.decode(s.dumps()))
-    assert fields[0] == 3 and fields[-2:] == [5.0, 6.0]
-    old = msgspec.msgpack.encode([2, *fields[1:-2]])  # as layout 2 wrote it
-    back = BorrowerState.loads(old)
-    assert (back.spell_start, back.last_overdue_ts) == (0.0, 0.0)
-    assert back.loans["L1"].dpd == 8 and back.dumps()[1:] != old[1:]
+    assert fields[0] == 4 and fields[-3:] == [5.0, 6.0, 7.0]
+    loans = {k: v[:6] for k, v in fields[15].items()}  # before loans kept their monthly cost
+    assert loans != fields[15]
+    for layout, cut, spell in ((3, -1, (5.0, 6.0)), (2, -3, (0.0, 0.0))):
+        old = msgspec.msgpack.encode([layout, *fields[1:15], loans, *fields[16:cut]])
+        back = BorrowerState.loads(old)
+        assert (back.spell_start, back.last_overdue_ts) == spell
+        assert back.last_gambling_ts == 0.0 and back.loans["L1"].monthly == 0.0
+        assert back.loans["L1"].dpd == 8 and back.dumps()[1:] != old[1:]
+
+
+def test_what_the_loans_cost_a_month_against_income_and_when_gambling_was_last_seen():
+    from streamer.core.context import Context
+    from streamer.core.features import compute
+
+    salary = [event("transaction", d, amount=9000, direction="in", category="salary")
+              for d in (0, 30, 60, 90)]
+    s = build(opened(), *salary,
+              event("loan_drawn", 91, loan_id="L1", principal=6000, term_months=6,
+                    daily_rate=0.001, method="equal_installment"),
+              event("loan_drawn", 92, loan_id="L2", principal=3000, term_months=3,
+                    daily_rate=0.0, method="interest_first"))
+    assert s.monthly_cost == 6000 * (1 / 6 + 0.03) + 3000 / 3
+    x = compute(s, Context(), now=s.last_ts)
+    # 2,180 a month; the quarter's decayed income reads as about 5,300 a month of a steady
+    # income (four salaries seen, not the endless run of them the scale assumes)
+    assert 0.35 < x["installments_to_income"] < 0.45
+    assert x["days_since_gambling"] == 12.0  # never seen: as if a year ago
+    assert 0.0 < x["drawn_to_limit"] < 9000 / 20000
+    assert 0.0 < x["net_flow"] < 1.0  # income in, nothing spent yet
+    bet = build(opened(), *salary,
+                event("transaction", 80, amount=500, direction="out", category="gambling"),
+                event("transaction", 95, amount=9000, direction="out", category="transfer_out"))
+    y = compute(bet, Context(), now=bet.last_ts)
+    assert y["days_since_gambling"] == 0.5  # 15 days, in months
+    assert y["net_flow"] < x["net_flow"]
+    # a loan drawn before we saw it costs what its installments ask
+    old = build(opened(), *salary, event("installment_due", 91, loan_id="L9", installment_no=3,
+                                         due_date="2026-04-02", amount_due=1200))
+    assert old.monthly_cost == 1200
