@@ -85,7 +85,11 @@ class Calibrator:
     """Online Platt scaling: p' = sigmoid(a * logit(p) + b), learned on log loss.
 
     It learns from each example *before* the base model does (progressive), so it maps
-    what the model says on unseen borrowers to how often they default.
+    what the model says on unseen borrowers to how often they default. Its steps are
+    small: every published version is scored on its own, but a borrower's scores from
+    successive versions are compared (tiers, the alert budget, a dashboard's trend), and a
+    faster calibrator (0.005) swung the early score's scale by a quarter from one version
+    to the next, which alone cost its ranking over a quarter's snapshots 0.015 ROC AUC.
 
     >>> c = Calibrator(lr=0.01, warmup=0)
     >>> for _ in range(2000):
@@ -94,7 +98,7 @@ class Calibrator:
     0.33
     """
 
-    def __init__(self, lr: float = 0.005, warmup: int = 1000) -> None:
+    def __init__(self, lr: float = 0.0005, warmup: int = 1000) -> None:
         self.a, self.b, self.lr = 1.0, 0.0, lr
         # The first examples meet a base model that is still far from its fit; learning
         # the mapping from them would only teach the calibrator the base's infancy.
