@@ -1,0 +1,106 @@
+"""Does a score mean the same from one model version to the next?
+
+Every published version is scored on its own, but the product compares a borrower's scores
+across versions: a tier is entered at one version and left at another, the alert budget
+counts a year of maxima, and an evaluation ranks a quarter of snapshots scored by dozens
+of versions. This script measures what version-to-version swings of scale cost:
+
+1. reads a replay's labelled snapshots (`streamer replay --examples`, in the order the
+   trainer learned them) and the history snapshot the replay started from;
+2. lets that snapshot's trainer model (the early model or the champion) learn them in
+   order, publishing a version every `--publish-every` examples as the trainer does;
+3. scores each test snapshot (between `--split` and `--end`) with the version that was
+   live then: the newest one whose examples were all older than the label horizon (a
+   label is released when its horizon has passed);
+4. prints the ROC AUC of those scores pooled over the test snapshots, calibrated (what the
+   product publishes) and as the same versions' raw logits, and the range of the
+   calibrator's slope and offset over the versions.
+
+    .venv/bin/python benchmarks/version_scale.py out/quality/baseline/examples.jsonl \\
+        out/quality/baseline/history.model --which early [--cal-lr 0.005]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+import msgspec
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from streamer.core.model import Scorer, _logit, load_snapshot
+from streamer.core.outputs import TrainingExample
+from streamer.settings import Settings
+
+DAY = 86_400.0
+
+
+def _epoch(text: str) -> float:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("examples", help="examples.jsonl of a replay")
+    ap.add_argument("model", help="the snapshot the replay started from (history.model)")
+    ap.add_argument("--which", choices=("early", "champion"), default="early")
+    ap.add_argument("--cal-lr", type=float, help="the calibrator's step (default: the snapshot's)")
+    ap.add_argument("--publish-every", type=int, default=Settings().publish_every)
+    ap.add_argument("--horizon-days", type=float, default=Settings().label_horizon_days)
+    ap.add_argument("--min-history-days", type=float,
+                    default=Settings().early_min_history_days)
+    ap.add_argument("--split", default="2026-07-12", help="first test day (the evaluator's)")
+    ap.add_argument("--end", default="2026-10-02", help="day after the last test day")
+    args = ap.parse_args(argv)
+    key = Settings().model_key_bytes
+    with open(args.model, "rb") as f:
+        trainer = load_snapshot(f.read(), key)[1]["trainer"]
+    model = trainer.early if args.which == "early" else trainer.champion
+    if args.cal_lr is not None:
+        model.calibrator.lr = args.cal_lr
+    split, end = _epoch(args.split + "T00:00:00Z"), _epoch(args.end + "T00:00:00Z")
+    decode = msgspec.json.Decoder(TrainingExample)
+    versions: list[tuple[float, Scorer]] = []  # (newest snapshot learned, scorer)
+    test: list[tuple[float, dict[str, float], bool]] = []
+    newest, n = -np.inf, 0
+    with open(args.examples, "rb") as f:
+        for line in f:
+            ex = decode.decode(line)
+            n += 1
+            x, ts = ex.features, _epoch(ex.ts)
+            y: bool | None = ex.label == 1
+            if args.which == "early":  # the trainer's rule for the early model
+                young = x.get("tenure_years", 0.0) * 365 < args.min_history_days
+                y = None if ex.early_label is None or young else ex.early_label == 1
+            if y is not None:
+                if split <= ts < end:
+                    test.append((ts, x, y))
+                model.learn_one(x, y)
+                newest = max(newest, ts)
+            if n % args.publish_every == 0:
+                versions.append((newest, Scorer.from_model(model, n)))
+    if not versions or not test:
+        sys.exit("version_scale: no versions or no test snapshots (check --split/--end)")
+    learned = np.array([v[0] for v in versions])
+    y_true = np.array([t[2] for t in test])
+    calibrated, raw = [], []
+    for ts, x, _ in test:
+        i = max(int(np.searchsorted(learned, ts - args.horizon_days * DAY, "right")) - 1, 0)
+        scorer = versions[i][1]
+        p = scorer.score(x)
+        calibrated.append(p)
+        raw.append((_logit(p) - scorer.cal_b) / scorer.cal_a)
+    a = [s.cal_a for _, s in versions]
+    b = [s.cal_b for _, s in versions]
+    print(f"{args.which}: {len(versions)} versions, {len(test)} test snapshots, "
+          f"{int(y_true.sum())} positive; calibrator step {model.calibrator.lr}")
+    print(f"  ROC AUC pooled, calibrated: {roc_auc_score(y_true, calibrated):.4f}")
+    print(f"  ROC AUC pooled, raw logits: {roc_auc_score(y_true, raw):.4f}")
+    print(f"  calibrator slope {min(a):.2f}..{max(a):.2f}, offset {min(b):.2f}..{max(b):.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
