@@ -29,8 +29,9 @@ from streamer.core.context import DELINQUENT_DPD, Context
 from streamer.core.labels import Labeler
 from streamer.core.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.core.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
-from streamer.core.policy import RANK, Decision, Policy, alert_id
+from streamer.core.policy import Decision, Policy, alert_id
 from streamer.core.privacy import dead_letter
+from streamer.core.reasons import explain
 from streamer.core.state import DAY, BorrowerState
 from streamer.core.update import apply
 from streamer.settings import Settings
@@ -212,7 +213,7 @@ class Engine:
         # the reasons are those of the model that moved the tier
         model = self.early if decision.early else self.scorer
         reasons = policy.reasons(model.contributions(x), kind)
-        if kind in ("raised", "escalated") and policy.floor(dpd) >= RANK[tier]:
+        if kind in ("raised", "escalated") and decision.rule:
             # A hard rule decided the tier: say so first.
             dpd_reason = next((r for r in reasons if r[0] == "dpd_now"),
                               ("dpd_now", x["dpd_now"], 0.0))
@@ -224,5 +225,15 @@ class Engine:
             alert_id=alert_id(bid, event.event_id, kind, tier), borrower_id=bid,
             ts=event.ts.isoformat(), emitted_at=iso(self._clock()), kind=kind, tier=tier,
             previous_tier=s.tier, score=score, model_version=self.scorer.version,
-            reasons=[Reason(f, round(v, 6), round(c, 6)) for f, v, c in reasons],
-            recommended_action=action, trigger_event_id=event.event_id, early_score=early)
+            reasons=[_reason(f, v, c, kind, s) for f, v, c in reasons],
+            recommended_action=action, trigger_event_id=event.event_id, early_score=early,
+            decided_by=decision.decided_by)
+
+
+def _reason(feature: str, value: float, contribution: float, kind: str,
+            s: BorrowerState) -> Reason:
+    natural, unit, text = explain(feature, value, s.industry, s.region)
+    # a hard rule's fact (contribution 0) points the way the tier moved
+    up = contribution > 0 or (contribution == 0 and kind in ("raised", "escalated"))
+    return Reason(feature, round(value, 6), round(contribution, 6), natural, unit, text,
+                  "raises" if up else "lowers")

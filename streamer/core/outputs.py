@@ -23,10 +23,22 @@ EarlyScore = Annotated[
 ]
 
 
+DecidedBy = Literal["dpd_floor", "default_score", "early_score"]
+
+
 class Reason(Struct, frozen=True):
+    """One fact behind a tier: the model's feature and value, and the same in words."""
+
     feature: str
-    value: float
+    value: Annotated[float, Meta(description="the feature as the model reads it (unit-free)")]
     contribution: Annotated[float, Meta(description="signed: > 0 raises the risk")]
+    natural_value: Annotated[
+        Optional[float], Meta(description="the value in `unit` (e.g. 15 days past due)")] = None
+    unit: Annotated[str, Meta(description="days, CNY, %, x, count, points or yes/no")] = ""
+    text: Annotated[str, Meta(description="the fact in words, e.g. 'no income for 63 days'")] = ""
+    direction: Annotated[
+        Literal["raises", "lowers"],
+        Meta(description="whether this fact pushes the borrower's risk up or down")] = "raises"
 
 
 class Alert(Struct, frozen=True, kw_only=True):
@@ -45,6 +57,11 @@ class Alert(Struct, frozen=True, kw_only=True):
     recommended_action: Action
     trigger_event_id: str
     early_score: EarlyScore = None
+    decided_by: Annotated[
+        Optional[DecidedBy],
+        Meta(description="what set the new tier: a hard rule on days past due (dpd_floor), "
+                         "the default score, or the early-warning score (both of model "
+                         "`model_version`)")] = None
 
 
 class ScoreUpdate(Struct, frozen=True, kw_only=True):

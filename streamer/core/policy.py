@@ -24,9 +24,9 @@
 
 >>> p = Policy()
 >>> p.decide("none", 0.0, score=0.30, dpd=0, now=0.0, ready=True)
-Decision(tier='high', kind='raised', early=False)
+Decision(tier='high', kind='raised', early=False, rule=False)
 >>> p.decide("none", 0.0, score=0.02, dpd=0, now=0.0, ready=True, early=0.9)  # early score
-Decision(tier='high', kind='raised', early=True)
+Decision(tier='high', kind='raised', early=True, rule=False)
 >>> p.decide("none", 0.0, score=0.02, dpd=5, now=0.0, ready=True, early=0.9) is None  # overdue
 True
 >>> p.decide("high", 0.0, score=0.18, dpd=0, now=86_400.0, ready=True) is None  # hysteresis
@@ -34,9 +34,9 @@ True
 >>> p.decide("high", 0.0, score=0.01, dpd=0, now=86_400.0, ready=True) is None  # cooldown
 True
 >>> p.decide("high", 0.0, score=0.01, dpd=0, now=30 * 86_400.0, ready=True)
-Decision(tier='none', kind='resolved', early=False)
+Decision(tier='none', kind='resolved', early=False, rule=False)
 >>> p.decide("watch", 0.0, score=0.01, dpd=35, now=0.0, ready=False)   # hard rule
-Decision(tier='high', kind='escalated', early=False)
+Decision(tier='high', kind='escalated', early=False, rule=True)
 """
 
 from __future__ import annotations
@@ -84,6 +84,11 @@ class Decision(NamedTuple):
     tier: str
     kind: str
     early: bool = False  # the early-warning score, not the default score, raised the tier
+    rule: bool = False  # the hard rule on days past due set the tier (whatever the scores)
+
+    @property
+    def decided_by(self) -> str:
+        return "dpd_floor" if self.rule else "early_score" if self.early else "default_score"
 
 
 def _checked(c: PolicyConfig) -> PolicyConfig:
@@ -132,7 +137,7 @@ class Policy:
         target = max(floor, by_score, by_early)
         if target > current:
             return Decision(TIERS[target], "raised" if current == 0 else "escalated",
-                            by_early > max(floor, by_score))
+                            by_early > max(floor, by_score), floor >= target)
         if target == current:
             return None
         # Going down: only below the hysteresis band and after the cooldown.
@@ -142,7 +147,8 @@ class Policy:
             return None
         if now - since < self._cooldown:
             return None
-        return Decision(TIERS[target], "resolved" if target == 0 else "de_escalated")
+        return Decision(TIERS[target], "resolved" if target == 0 else "de_escalated",
+                        rule=floor >= target > 0)
 
     def reasons(self, contributions: list[tuple[str, float, float]], kind: str
                 ) -> list[tuple[str, float, float]]:

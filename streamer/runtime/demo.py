@@ -323,11 +323,16 @@ class Demo:
         if n > self.args.alerts_per_s:
             return
         reasons = alert["reasons"]
-        why = f"{reasons[0]['feature']}={reasons[0]['value']:.2f}" if reasons else "-"
+        why = "; ".join(r.get("text") or f"{r['feature']}={r['value']:.2f}"
+                        for r in reasons[:2]) or "-"
+        by = alert.get("decided_by") or "-"
+        early = alert.get("early_score")
+        scores = f"score {alert['score']:.2f}" + (f" early {early:.2f}" if early is not None
+                                                  else "")
         self.say(f"{self.elapsed()} ALERT {TIER_MARK.get(tier, '   ')} {tier:<8} "
-                 f"{alert['borrower_id']:<10} score {alert['score']:.2f}  {kind:<12} "
-                 f"top reason {why:<28} action {alert['recommended_action']:<16} "
-                 f"(event time {alert['ts'][:10]})")
+                 f"{alert['borrower_id']:<10} {kind:<12} by {by:<13} {scores:<22} "
+                 f"action {alert['recommended_action']:<16} (event time {alert['ts'][:10]}): "
+                 f"{why}")
 
     async def _report(self, settings: Settings) -> None:
         while True:

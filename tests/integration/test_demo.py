@@ -35,9 +35,11 @@ def test_demo_runs_for_60_s_and_prints_alerts(tmp_path: Path) -> None:
     assert "published the starter model" in text
     alerts = [ln for ln in text.splitlines() if " ALERT " in ln]
     assert len(alerts) >= 10, text[-3000:]
-    # tier, borrower, score, top reason, recommended action
-    assert re.search(r"ALERT .* (watch|high|critical) +b\d+ +score 0\.\d\d .* top reason \w+=\S+ "
-                     r"+action \w+", alerts[0]), alerts[0]
+    # tier, borrower, what decided it, scores, recommended action, the reasons in words
+    assert re.search(r"ALERT .* (watch|high|critical) +b\d+ +(raised|escalated) +by "
+                     r"(dpd_floor|default_score|early_score) +score 0\.\d\d.* action \w+ "
+                     r".*\): \S.*", alerts[0]), alerts[0]
+    assert not any(re.search(r"[a-z]_[a-z]+=\d", line) for line in alerts), alerts[:5]
     summaries = [ln for ln in text.splitlines() if " summary: " in ln]
     assert summaries and "processed by the worker" in summaries[-1]
     final = [ln for ln in text.splitlines() if " final: " in ln]

@@ -61,6 +61,12 @@ def test_hard_rule_raises_then_escalates_then_resolves_after_cooldown():
     resolved = fx[-1].alert
     assert resolved.previous_tier == "high" and resolved.recommended_action == "none"
     assert fx[3].alert.reasons[0].feature == "dpd_now"
+    # in words and units: a collections agent reads the rule and the fact behind it
+    dpd = fx[3].alert.reasons[0]
+    assert (dpd.natural_value, dpd.unit, dpd.text, dpd.direction) == (
+        30.0, "days", "30 days past due", "raises")
+    assert [f.alert.decided_by for f in fx if f.alert] == ["dpd_floor", "dpd_floor",
+                                                          "default_score"]
 
 
 def test_score_tiers_have_hysteresis():
@@ -92,6 +98,9 @@ def test_reasons_are_the_signed_top_contributions_and_the_action_fits_the_cause(
     alert = fx[-1].alert
     top = alert.reasons[0]
     assert top.feature == "industry_orders" and top.value < 0 and top.contribution > 0
+    assert top.text == "manufacturing orders -50% against their usual level"
+    assert (top.natural_value, top.unit, top.direction) == (-50.0, "%", "raises")
+    assert alert.decided_by == "default_score"
     contributions = [r.contribution for r in alert.reasons]
     assert contributions == sorted(contributions, reverse=True)
     assert alert.recommended_action == "grace_period"  # a shock, not yet overdue: an offer
@@ -275,6 +284,8 @@ def test_an_alert_the_early_score_raised_gives_its_score_and_its_reasons():
     assert (alert.kind, alert.tier) == ("raised", "high")
     assert alert.score < 0.25 <= 0.4 <= alert.early_score
     assert alert.reasons[0].feature == "utilization" and alert.reasons[0].contribution > 0
+    assert alert.reasons[0].text == "90% of the credit limit in use"
+    assert alert.decided_by == "early_score"
     assert score.early_score == alert.early_score
     # without a ready early model only the default score speaks (0.21: `watch`)
     quiet = Engine(scorer=stress_scorer())
