@@ -28,7 +28,8 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_TIER_WATCH / _HIGH / _CRITICAL | 0.10 / 0.25 / 0.50 | score thresholds of the tiers |
 | STREAMER_TIER_EARLY_HIGH | 0.11 | early-warning score (P(a miss within 90 days whose spell ends in default)) at which a borrower is raised to `high` (see README: the trade-off) |
 | STREAMER_EARLY_BUDGET | 0.05 | alert budget: the share of good borrowers the early-warning score may raise to `high` in a year; the trainer publishes the threshold that spends it with each model (`streamer/core/threshold.py`), and STREAMER_TIER_EARLY_HIGH holds until it has one. 0: the fixed threshold only |
-| STREAMER_EARLY_MIN_HISTORY_DAYS | 30 | days an account must have been open (its `account_opened` seen) before it has an early-warning score (`early_score` null until then) and so before that score may raise it: a first month's spending is one or two transactions, not a habit. The early model learns from, and the budget counts, only such borrowers' snapshots. Hard rules and the default score are not held back |
+| STREAMER_EARLY_MIN_HISTORY_DAYS | 30 | days an account must have been open (its `account_opened` seen) before it has an early-warning score (`early_score` null until then) and so before that score may raise it: a first month's spending is one or two transactions, not a habit. The early model learns from, and the budget counts, only such borrowers' snapshots. Hard rules are not held back; the default score's tiers wait STREAMER_MODEL_MIN_HISTORY_DAYS |
+| STREAMER_MODEL_MIN_HISTORY_DAYS | 30 | days an account must have been open before the default score may raise its tier (its score is published from the first event): at opening the model knows only the application, and a tier it raised then is not something anyone can act on. Hard rules apply from day one; an account whose opening was not seen (before go-live) is not held back |
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
 | STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/faust015/consumer.py`); `off`: Faust's own fetch loop |
@@ -82,6 +83,7 @@ class Settings:
     tier_early_high: float = 0.11
     early_budget: float = 0.05
     early_min_history_days: float = 30.0
+    model_min_history_days: float = 30.0
     cooldown_days: float = 14.0
     topic_prefix: str = ""
     training: str = "on"
@@ -159,10 +161,11 @@ class Settings:
             raise SettingsError(
                 f"STREAMER_EARLY_BUDGET={self.early_budget:g}: use a share of the book, "
                 "e.g. 0.05 for 5%, or 0 for the fixed STREAMER_TIER_EARLY_HIGH")
-        if not 0 <= self.early_min_history_days <= 3 * 365:
-            raise SettingsError(
-                f"STREAMER_EARLY_MIN_HISTORY_DAYS={self.early_min_history_days:g}: use days "
-                "between 0 and 1095, e.g. 30")
+        for name in ("early_min_history_days", "model_min_history_days"):
+            if not 0 <= getattr(self, name) <= 3 * 365:
+                raise SettingsError(
+                    f"STREAMER_{name.upper()}={getattr(self, name):g}: use days between 0 "
+                    "and 1095, e.g. 30")
         if self.session_timeout_s < 6:
             raise SettingsError(
                 f"STREAMER_SESSION_TIMEOUT_S={self.session_timeout_s:g}: Kafka refuses less than 6")

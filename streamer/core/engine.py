@@ -75,6 +75,7 @@ class Engine:
         self.early = Scorer.prior()  # the early-warning model (labels.py); not ready until learned
         self.policy = Policy(settings.policy())
         self._min_history = settings.early_min_history_days * DAY
+        self._model_min_history = settings.model_min_history_days * DAY
         self.labeler = Labeler(settings.snapshot_interval_days, settings.label_horizon_days)
         self.counts: Counter[tuple[str, str]] = Counter()  # (event type, outcome)
         self.alerts: Counter[tuple[str, str]] = Counter()  # (tier, kind)
@@ -181,7 +182,10 @@ class Engine:
         early = (self.early.score(x) if self.early.ready and history >= self._min_history
                  else None)
         s.score = score
-        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now, scorer.ready, early)
+        # the default score raises no tier while the account is young (hard rules do)
+        young = 0.0 <= history < self._model_min_history
+        decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now,
+                                      scorer.ready and not young, early)
         if decision is not None:
             fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
             s.tier, s.tier_since = decision.tier, now

@@ -15,6 +15,8 @@
   (the engine's rule): in a first month, one gambling or cash transaction is the whole
   of the spending, and on simulated books nine in ten of the good borrowers the early
   score raised were in that month.
+- The default score raises no tier in an account's first `STREAMER_MODEL_MIN_HISTORY_DAYS`
+  (the engine's rule, `ready` is false then): at opening it knows only the application.
 - Hard rules set a floor whatever the model says: 15+ DPD is at least `watch`, 30+ DPD
   at least `high`, 60+ DPD `critical`. (A payment a few days late is common and mostly
   cured by itself: alerting on it would bury the real cases.)

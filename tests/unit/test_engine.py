@@ -70,7 +70,7 @@ def test_hard_rule_raises_then_escalates_then_resolves_after_cooldown():
 
 
 def test_score_tiers_have_hysteresis():
-    engine = Engine(Settings(cooldown_days=14), scorer=stress_scorer())
+    engine = Engine(Settings(cooldown_days=14, model_min_history_days=0), scorer=stress_scorer())
     macro = lambda d, v: event("macro_indicator", d, borrower=None, scope="industry",  # noqa: E731
                                scope_id="manufacturing", name="orders_index", value=v)
     touch = lambda d: event("transaction", d, amount=5, direction="out", category="groceries")  # noqa: E731
@@ -87,7 +87,7 @@ def test_score_tiers_have_hysteresis():
 
 
 def test_reasons_are_the_signed_top_contributions_and_the_action_fits_the_cause():
-    engine = Engine(scorer=stress_scorer())
+    engine = Engine(Settings(model_min_history_days=0), scorer=stress_scorer())
     fx = feed(engine,
               event("macro_indicator", 0, borrower=None, scope="industry",
                     scope_id="manufacturing", name="orders_index", value=100),
@@ -300,7 +300,8 @@ def test_an_account_has_no_early_score_in_its_first_month():
     """STREAMER_EARLY_MIN_HISTORY_DAYS (30): the same draw a day after opening is only
     the default score's `watch`, and no early score is published; with 0 days it is."""
     for min_days, tier in ((30.0, "watch"), (0.0, "high")):
-        engine = Engine(Settings(early_min_history_days=min_days), scorer=stress_scorer())
+        engine = Engine(Settings(early_min_history_days=min_days, model_min_history_days=0),
+                        scorer=stress_scorer())
         engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
         fx = feed(engine, opened(credit_limit=10000), event(
             "loan_drawn", 1, loan_id="L1", principal=9000, term_months=6, daily_rate=0.0005,
@@ -315,3 +316,23 @@ def test_an_account_has_no_early_score_in_its_first_month():
                     daily_rate=0.0005, method="equal_installment"))
     assert all(f.alert is None or f.alert.tier != "high" for f in fx)
     assert fx[-1].score.early_score is None
+
+
+def test_the_default_score_raises_no_tier_in_an_accounts_first_month():
+    """STREAMER_MODEL_MIN_HISTORY_DAYS (30): at opening the model knows only the
+    application. Its score is published; its tier waits. Hard rules do not."""
+    draw = dict(loan_id="L1", principal=9000, term_months=6, daily_rate=0.0005,
+                method="equal_installment")
+    engine = Engine(scorer=stress_scorer())
+    fx = feed(engine, opened(credit_limit=10000), event("loan_drawn", 1, **draw))
+    assert fx[-1].alert is None and fx[-1].score.score > 0.10  # `watch`'s score, no tier
+    fx = feed(engine, event("transaction", 31, amount=5, direction="out", category="groceries"))
+    assert (fx[-1].alert.tier, fx[-1].alert.decided_by) == ("watch", "default_score")
+    young = Engine(scorer=stress_scorer())
+    fx = feed(young, opened(credit_limit=10000),
+              event("overdue_status", 5, loan_id="L1", days_past_due=31, overdue_amount=9))
+    assert (fx[-1].alert.tier, fx[-1].alert.decided_by) == ("high", "dpd_floor")
+    # an account opened before go-live (its opening never seen) is not held back
+    old = Engine(scorer=stress_scorer())
+    fx = feed(old, event("limit_changed", 0, credit_limit=10000), event("loan_drawn", 1, **draw))
+    assert fx[-1].alert.tier == "watch"

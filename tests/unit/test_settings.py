@@ -38,6 +38,7 @@ def test_runtime_settings_parse() -> None:
     ({"STREAMER_EARLY_BUDGET": "5%"}, "STREAMER_EARLY_BUDGET"),
     ({"STREAMER_EARLY_MIN_HISTORY_DAYS": "-1"}, "STREAMER_EARLY_MIN_HISTORY_DAYS"),
     ({"STREAMER_EARLY_MIN_HISTORY_DAYS": "nan"}, "STREAMER_EARLY_MIN_HISTORY_DAYS"),
+    ({"STREAMER_MODEL_MIN_HISTORY_DAYS": "5000"}, "STREAMER_MODEL_MIN_HISTORY_DAYS"),
 ])
 def test_bad_values_name_the_variable_in_one_line(env: dict, names: str) -> None:
     with pytest.raises(SettingsError) as err:
