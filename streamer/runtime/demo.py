@@ -61,9 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-addr", metavar="HOST:PORT",
                         help="the worker's /metrics (default STREAMER_METRICS_ADDR, "
                              "or a free port if that one is taken)")
-    parser.add_argument("--alerts-per-s", type=float, default=8,
+    parser.add_argument("--alerts-per-s", type=float, default=2,
                         help="print at most this many alerts a second; the summary counts "
-                             "all (default 8)")
+                             "all (default 2)")
+    parser.add_argument("--show", choices=("act", "all"), default="act",
+                        help="act: print the alerts that ask someone to act (raised or "
+                             "escalated to high or critical); all: every change of tier "
+                             "(default act)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,6 +97,7 @@ class Demo:
         self.stop = asyncio.Event()
         self.alerts: Counter[str] = Counter()  # tier (kind "resolved" counted as "none")
         self.kinds: Counter[str] = Counter()
+        self.tier_now: dict[str, str] = {}  # borrower -> tier after its latest alert
         self.printed_in_second = (0, 0)  # (second, count)
         self.started = time.monotonic()
         self.tty = sys.stdout.isatty()
@@ -237,11 +242,13 @@ class Demo:
 
     def _starter_model(self, settings: Settings, start: dt.date) -> bytes:
         """A signed snapshot trained offline (replay of a simulated history), cached."""
+        from streamer.core.features import FEATURES
         from streamer.core.trainer import SNAPSHOT_FORMAT
 
         key = settings.model_key_bytes
-        tag = hashlib.sha256(repr((sorted(STARTER.items()), key, SNAPSHOT_FORMAT)).encode()
-                             ).hexdigest()[:16]
+        # a model of other features is another model: an upgrade must not reuse it
+        tag = hashlib.sha256(repr((sorted(STARTER.items()), key, SNAPSHOT_FORMAT, FEATURES)
+                                  ).encode()).hexdigest()[:16]
         cached = CACHE / f"demo-model-{tag}.snap"
         if cached.exists():
             self.say(f"{self.elapsed()} starter model: {cached} (cached)")
@@ -316,6 +323,10 @@ class Demo:
         tier, kind = alert["tier"], alert["kind"]
         self.alerts[tier] += 1
         self.kinds[kind] += 1
+        self.tier_now[alert["borrower_id"]] = tier
+        if self.args.show == "act" and not (
+                tier in ("high", "critical") and kind in ("raised", "escalated")):
+            return
         second = int(time.monotonic())
         last, n = self.printed_in_second
         n = n + 1 if second == last else 1
@@ -343,13 +354,15 @@ class Demo:
         counts = await self._worker_counts() if not final else self._last_counts
         tiers = ", ".join(f"{t} {self.alerts[t]:,}" for t in ("watch", "high", "critical", "none")
                           if self.alerts[t]) or "none yet"
+        held = Counter(self.tier_now.values())
+        now = ", ".join(f"{t} {held[t]:,}" for t in ("watch", "high", "critical"))
         sent = self.progress.sent if self.progress else 0
         label = "final" if final else "summary"
         self.say(
             f"{self.elapsed()} {label}: {sent:,} events sent (simulated time "
             f"{self.simulated_to or '-'}), {counts.get('processed', 0):,} processed by the "
-            f"worker, {counts.get('dead', 0):,} dead letters; alerts received by tier: "
-            f"{tiers}; model v{counts.get('version', 0)}"
+            f"worker, {counts.get('dead', 0):,} dead letters; borrowers under each tier "
+            f"now: {now}; alerts received by tier: {tiers}; model v{counts.get('version', 0)}"
             f"{' (ready)' if counts.get('ready') else ''}")
 
     _last_counts: dict = {}

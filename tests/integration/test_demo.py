@@ -36,12 +36,17 @@ def test_demo_runs_for_60_s_and_prints_alerts(tmp_path: Path) -> None:
     alerts = [ln for ln in text.splitlines() if " ALERT " in ln]
     assert len(alerts) >= 10, text[-3000:]
     # tier, borrower, what decided it, scores, recommended action, the reasons in words
-    assert re.search(r"ALERT .* (watch|high|critical) +b\d+ +(raised|escalated) +by "
+    # by default only what asks someone to act: raised or escalated to high or critical
+    assert all(re.search(r" (high|critical) +b\d+ +(raised|escalated) ", ln) for ln in alerts)
+    assert re.search(r"ALERT .* (high|critical) +b\d+ +(raised|escalated) +by "
                      r"(dpd_floor|default_score|early_score) +score 0\.\d\d.* action \w+ "
                      r".*\): \S.*", alerts[0]), alerts[0]
     assert not any(re.search(r"[a-z]_[a-z]+=\d", line) for line in alerts), alerts[:5]
     summaries = [ln for ln in text.splitlines() if " summary: " in ln]
     assert summaries and "processed by the worker" in summaries[-1]
+    held = re.search(r"borrowers under each tier now: watch (\d+), high (\d+), critical (\d+)",
+                     summaries[-1])
+    assert held and sum(map(int, held.groups())) > 0, summaries[-1]
     final = [ln for ln in text.splitlines() if " final: " in ln]
     assert final and "model v" in final[-1] and "(ready)" in final[-1]
     assert 55 < elapsed < 120, elapsed
