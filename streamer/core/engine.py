@@ -177,13 +177,15 @@ class Engine:
         scorer = self.scorer
         score = scorer.score(x)
         # no early score before its model is ready, nor in an account's first days (its
-        # spending is a transaction or two): an unknown opening counts as no history
-        history = now - s.opened_at if s.opened_at else -1.0
+        # spending is a transaction or two); an account opened before we saw it has the
+        # history of its flows we have seen
+        seen_since = s.opened_at or s.t0
+        history = now - seen_since if seen_since is not None else 0.0
         early = (self.early.score(x) if self.early.ready and history >= self._min_history
                  else None)
         s.score = score
         # the default score raises no tier while the account is young (hard rules do)
-        young = 0.0 <= history < self._model_min_history
+        young = history < self._model_min_history
         decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now,
                                       scorer.ready and not young, early)
         if decision is not None:

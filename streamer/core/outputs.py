@@ -19,7 +19,8 @@ EarlyScore = Annotated[
     Meta(description="P(a payment missed within 90 days opens a delinquency spell that ends "
                      "in 90+ DPD) as learned from borrowers who were current, the "
                      "early-warning score (labels.py); null until a model has learned it "
-                     "and in an account's first STREAMER_EARLY_MIN_HISTORY_DAYS (30)"),
+                     "and in an account's first STREAMER_EARLY_MIN_HISTORY_DAYS (30: of its "
+                     "events, for an account opened before go-live)"),
 ]
 
 

@@ -308,7 +308,7 @@ def test_an_account_has_no_early_score_in_its_first_month():
             method="equal_installment"))
         assert fx[-1].alert.tier == tier
         assert (fx[-1].score.early_score is None) == (min_days == 30.0)
-    # an account whose opening was never seen has no known history: no early raise
+    # an account whose opening was never seen: its history starts with its first flow
     engine = Engine(scorer=stress_scorer())
     engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
     fx = feed(engine, event("limit_changed", 40, credit_limit=10000),
@@ -316,6 +316,8 @@ def test_an_account_has_no_early_score_in_its_first_month():
                     daily_rate=0.0005, method="equal_installment"))
     assert all(f.alert is None or f.alert.tier != "high" for f in fx)
     assert fx[-1].score.early_score is None
+    fx = feed(engine, event("transaction", 72, amount=5, direction="out", category="groceries"))
+    assert fx[-1].score.early_score is not None and fx[-1].alert.tier == "high"
 
 
 def test_the_default_score_raises_no_tier_in_an_accounts_first_month():
@@ -332,7 +334,10 @@ def test_the_default_score_raises_no_tier_in_an_accounts_first_month():
     fx = feed(young, opened(credit_limit=10000),
               event("overdue_status", 5, loan_id="L1", days_past_due=31, overdue_amount=9))
     assert (fx[-1].alert.tier, fx[-1].alert.decided_by) == ("high", "dpd_floor")
-    # an account opened before go-live (its opening never seen) is not held back
+    # an account opened before go-live (its opening never seen): the history we have seen
     old = Engine(scorer=stress_scorer())
-    fx = feed(old, event("limit_changed", 0, credit_limit=10000), event("loan_drawn", 1, **draw))
+    fx = feed(old, event("limit_changed", 0, credit_limit=10000), event("loan_drawn", 1, **draw),
+              event("transaction", 20, amount=5, direction="out", category="groceries"))
+    assert all(f.alert is None for f in fx)
+    fx = feed(old, event("transaction", 31, amount=5, direction="out", category="groceries"))
     assert fx[-1].alert.tier == "watch"
