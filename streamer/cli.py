@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("streamer.replay", "run the engine over a JSONL file of contract-v1 events"),
     "simulate": ("streamer.simulate.command", "generate a synthetic portfolio (JSONL or Kafka)"),
     "evaluate": ("streamer.evaluation.command", "early-warning quality figures from replay's outputs"),
+    "report": ("streamer.report.command", "monthly portfolio report (HTML + JSON) from replay's files"),
     "topics": ("streamer.runtime.topics", "create the topics of topics/topics.yaml on a Kafka cluster"),
     "worker": ("streamer.runtime.worker", "run a Faust worker: the production entry point"),
     "demo": ("streamer.runtime.demo", "one-command demo: embedded broker, simulator, worker, alerts"),
