@@ -31,6 +31,12 @@ def _labels(report: dict) -> list[str]:
     return [m["month"] for m in report["months"]]
 
 
+def _months_axis(*axes) -> None:
+    """Month labels slanted, so that a year of them does not overlap."""
+    for ax in axes:
+        ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+
+
 def book(report: dict) -> str:
     fig = _figure(7.5, 3.6)
     ax = fig.subplots()
@@ -43,6 +49,7 @@ def book(report: dict) -> str:
     right.set_ylabel("open accounts")
     right.set_ylim(bottom=0)
     ax.set_title("Book size and exposure at month end", fontsize=10)
+    _months_axis(ax)
     return to_svg(fig, "book")
 
 
@@ -58,6 +65,7 @@ def delinquency(report: dict) -> str:
     ax.set_ylabel("% of open accounts")
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title("Delinquency by bucket at month end (worst loan)", fontsize=10)
+    _months_axis(ax)
     return to_svg(fig, "delinquency")
 
 
@@ -118,6 +126,7 @@ def tiers(report: dict) -> str:
     ax.legend(fontsize=8, loc="upper left")
     ax.set_ylabel("exposure, million CNY")
     ax.set_title("Exposure under an alert tier at month end (tier none not shown)", fontsize=10)
+    _months_axis(ax)
     return to_svg(fig, "tiers")
 
 
@@ -133,6 +142,7 @@ def alerts(report: dict) -> str:
     ax.set_ylabel("alerts")
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title("Alerts raised and cured per month", fontsize=10)
+    _months_axis(ax)
     return to_svg(fig, "alerts")
 
 
@@ -166,6 +176,7 @@ def segments(report: dict) -> str:
         ax.set_title(f"{name} by {scope} (latest at month end)", fontsize=10)
     for ax in flat[len(names):]:
         ax.set_axis_off()
+    _months_axis(*(ax for row in axes for ax in row))
     return to_svg(fig, "segments")
 
 
@@ -182,6 +193,7 @@ def quality(report: dict) -> str:
         _no_data(ax, "not enough outcomes")
     ax.set_ylabel("ROC AUC")
     ax.set_title("Score at the month's start vs 90+ DPD within 90 days", fontsize=10)
+    _months_axis(ax)
     return to_svg(fig, "quality")
 
 

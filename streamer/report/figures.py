@@ -44,7 +44,7 @@ def _share(part: float, whole: float) -> float | None:
 
 
 def book_size(s: Snapshot) -> dict:
-    return {"open_accounts": int(s.opened.sum()), "exposure": float(s.exposure.sum())}
+    return {"open_accounts": int(s.opened.sum()), "exposure": round(float(s.exposure.sum()), 2)}
 
 
 def delinquency(s: Snapshot) -> dict:
@@ -87,7 +87,8 @@ def by_tier(s: Snapshot, alerts: Alerts) -> dict:
     tier = tier_at(alerts, s.opened.size, s.month.end_seconds)[s.opened]
     exposure = s.exposure[s.opened]
     return {name: {"borrowers": int((tier == i).sum()),
-                   "exposure": float(exposure[tier == i].sum())} for i, name in enumerate(TIERS)}
+                   "exposure": round(float(exposure[tier == i].sum()), 2)}
+            for i, name in enumerate(TIERS)}
 
 
 def alert_flows(alerts: Alerts, month: Month) -> dict:
