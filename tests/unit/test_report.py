@@ -40,8 +40,8 @@ def _alert(b, ts, kind, tier, previous, action):
 
 
 # Two borrowers opened in January. b1 draws 10,000 and pays 3,000 back; a second loan of
-# 1,000 is overpaid (1,500): it counts 0, not -500. b2 draws 5,000, is 35 DPD at the end
-# of February and 95 DPD on 31 March. A last event in May closes the 90-day windows.
+# 1,000 is overpaid (1,500): it counts 0, not -500; b1 is 5 DPD at the end of February,
+# cured in March. b2 draws 5,000, is 35 DPD at the end of February and 95 DPD on 31 March. A last event in May closes the 90-day windows.
 EVENTS = [
     _opened(1, "2026-01-10T09:00:00Z", "b1", "manufacturing", "R01"),
     _opened(2, "2026-01-10T10:00:00Z", "b2", "retail", "R02"),
@@ -55,6 +55,8 @@ EVENTS = [
     _ev(9, "transaction", "2026-02-05T08:00:00Z", "b1", amount=8000, direction="in",
         category="salary"),
     _status(10, "2026-02-24T23:55:00Z", "b2", "L2", 35),
+    _status(13, "2026-02-27T23:55:00Z", "b1", "L1", 5),
+    _status(14, "2026-03-02T23:55:00Z", "b1", "L1", 0),
     _status(11, "2026-03-31T23:55:00Z", "b2", "L2", 95),
     _ev(12, "transaction", "2026-05-10T08:00:00Z", "b1", amount=8000, direction="in",
         category="salary"),
@@ -93,12 +95,13 @@ def test_figures_on_a_hand_made_book(hand: dict[str, Path]) -> None:
     assert [m["month"] for m in r["months"]] == ["2026-01", "2026-02", "2026-03"]
     assert jan["book"] == {"open_accounts": 2, "new_accounts": 2, "exposure": 12000.0}
     assert feb["delinquency"]["share"]["30-59"] == 0.5
-    assert feb["delinquency"]["share"]["current"] == 0.5
+    assert feb["delinquency"]["share"]["1-29"] == 0.5
+    assert feb["delinquency"]["share"]["current"] == 0.0
     assert mar["delinquency"]["accounts"]["90+"] == 1
     jan_feb, feb_mar = r["roll_rates"]
-    assert jan_feb["counts"][0][0] == 1 and jan_feb["counts"][0][2] == 1
+    assert jan_feb["counts"][0] == [0, 1, 1, 0, 0]  # current -> 1-29 (b1), -> 30-59 (b2)
     assert jan_feb["shares"][0][2] == 0.5
-    assert feb_mar["counts"][2][4] == 1  # 30-59 -> 90+
+    assert feb_mar["counts"][1][0] == 1 and feb_mar["counts"][2][4] == 1  # cured; 30-59 -> 90+
     assert r["vintages"] == [{"cohort": "2026-01", "accounts": 2,
                               "reached_90plus": [0.0, 0.0, 0.5]}]
     assert feb["tiers"]["watch"] == {"borrowers": 2, "exposure": 12000.0}
@@ -109,7 +112,8 @@ def test_figures_on_a_hand_made_book(hand: dict[str, Path]) -> None:
     assert feb["alerts"]["actions"]["reminder"] == 1
     assert mar["alerts"]["actions"]["installment_plan"] == 1
     assert feb["delinquency_30plus_by_industry"]["retail"]["share_30plus"] == 1.0
-    assert feb["delinquency_30plus_by_region"]["R01"]["share_30plus"] == 0.0
+    assert feb["delinquency_30plus_by_industry"]["manufacturing"]["share_30plus"] == 0.0  # 5 DPD
+    assert feb["delinquency_30plus_by_region"]["R02"]["share_30plus"] == 1.0
     assert jan["macro"] == [] and feb["macro"][0]["value"] == 90.0
     q = {row["month"]: row for row in r["model_quality"]["months"]}
     assert q["2026-01"]["note"] == "not enough outcomes"  # no score before 1 January
