@@ -95,7 +95,7 @@ class _CollectionAction(_Rec, tag="collection_action"):
     pass
 
 
-_DECODER = msgspec.json.Decoder(
+EVENT_DECODER = msgspec.json.Decoder(
     _Opened | _Drawn | _Paid | _Status | _Macro | _LimitChanged | _InstallmentDue
     | _Transaction | _CollectionAction)
 
@@ -218,7 +218,7 @@ def read_book(path: Path, months: list[Month]) -> Book:
     start, end = months[0].start_seconds, months[-1].end_seconds
     ends = [m.end_seconds for m in months]
     nxt = 0  # index of the next month end to take
-    for batch in _batches(path, _DECODER):
+    for batch in _batches(path, EVENT_DECODER):
         seconds = parse_times([r.ts for r in batch], path)
         if seconds.size:
             book.first_seconds = min(book.first_seconds, float(seconds.min()))

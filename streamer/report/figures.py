@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from streamer.evaluation.inputs import NEVER, TIERS, check_file
+from streamer.evaluation.inputs import NEVER, TIERS, _batches, check_file, day_str, read_span
 from streamer.evaluation.metrics import HORIZON_DAYS, auc_figures, label_days
 
-from .book import BUCKETS, Book, Snapshot, read_book
+from .book import BUCKETS, EVENT_DECODER, Book, Snapshot, read_book
 from .period import SECONDS_PER_DAY, Month, label_of, month_index, months, parse_date
 from .published import ACTIONS, Alerts, latest_scores, read_alerts, tier_at
 
@@ -149,6 +149,17 @@ def quality(book: Book, scores_at: list[np.ndarray], period: list[Month]) -> lis
     return out
 
 
+def _span(path: Path) -> tuple[date, date]:
+    """The days of the file's first and last events (the file is in time order)."""
+    try:
+        span = read_span(path)
+    except ValueError:
+        for _ in _batches(path, EVENT_DECODER):  # says which line is bad, if one is
+            pass
+        raise
+    return date.fromisoformat(day_str(span.start_day)), date.fromisoformat(day_str(span.end_day))
+
+
 def build_report(events: str | Path, alerts: str | Path, scores: str | Path | None = None,
                  start: str | None = None, end: str | None = None) -> dict:
     """Every figure of the report for the period [start, end] (default: the events' span).
@@ -162,13 +173,12 @@ def build_report(events: str | Path, alerts: str | Path, scores: str | Path | No
     if first and last and first > last:
         raise ValueError(f"--from {first} is after --to {last}")
     if first is None or last is None:
-        from streamer.evaluation.inputs import day_str, read_span
-
-        span = read_span(events_p)
-        first = first or date.fromisoformat(day_str(span.start_day))
-        last = last or date.fromisoformat(day_str(span.end_day))
-        if first > last:
-            raise ValueError(f"no events between {first} and {last}")
+        span_first, span_last = _span(events_p)
+        if first is not None and first > span_last:
+            raise ValueError(f"no events from {first} on: {events_p} ends on {span_last}")
+        if last is not None and last < span_first:
+            raise ValueError(f"no events up to {last}: {events_p} starts on {span_first}")
+        first, last = first or span_first, last or span_last
     period = months(first, last)
     book = read_book(events_p, period)
     if not book.events_in_period:

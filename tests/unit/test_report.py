@@ -41,7 +41,8 @@ def _alert(b, ts, kind, tier, previous, action):
 
 # Two borrowers opened in January. b1 draws 10,000 and pays 3,000 back; a second loan of
 # 1,000 is overpaid (1,500): it counts 0, not -500; b1 is 5 DPD at the end of February,
-# cured in March. b2 draws 5,000, is 35 DPD at the end of February and 95 DPD on 31 March. A last event in May closes the 90-day windows.
+# cured in March. b2 draws 5,000, is 35 DPD at the end of February and 95 DPD on 31 March.
+# A last event in May closes the 90-day windows.
 EVENTS = [
     _opened(1, "2026-01-10T09:00:00Z", "b1", "manufacturing", "R01"),
     _opened(2, "2026-01-10T10:00:00Z", "b2", "retail", "R02"),
@@ -131,6 +132,16 @@ def test_partial_period_and_no_scores(hand: dict[str, Path]) -> None:
     assert feb["alerts"]["raised"] == 2 and r["model_quality"] is None
 
 
+def test_an_event_out_of_time_order_counts_at_the_next_month_end(tmp_path: Path) -> None:
+    late = _drawn(99, "2026-01-28T09:00:00Z", "b2", "L9", 700)  # read after February's 5th
+    rows = EVENTS[:9] + [late] + EVENTS[9:]
+    r = build_report(_write(tmp_path / "ev.jsonl", rows), _write(tmp_path / "a.jsonl", ALERTS),
+                     None, "2026-01-01", "2026-03-31")
+    assert r["period"]["late_events"] == 1
+    assert r["months"][0]["book"]["exposure"] == 12000.0
+    assert r["months"][1]["book"]["exposure"] == 12700.0
+
+
 def test_command_on_a_simulated_book(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from streamer.replay import replay
     from streamer.simulate import generate
@@ -194,10 +205,32 @@ def test_period_without_data(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     assert "no events between 2030-01-01 and 2030-02-28" in err
 
 
+def test_from_after_the_last_event(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert "no events from 2030-01-01 on" in _bad(tmp_path, capsys, "--from", "2030-01-01")
+
+
 def test_malformed_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     bad = tmp_path / "broken.jsonl"
     lines = [json.dumps(e) for e in EVENTS]
     lines[2] = lines[2][:40]
     bad.write_text("\n".join(lines) + "\n")
-    err = _bad(tmp_path, capsys, events=bad)
-    assert f"{bad}:3:" in err
+    assert f"{bad}:3:" in _bad(tmp_path, capsys, events=bad)
+    # the last line cut short (the period's default end is read from it)
+    lines = [json.dumps(e) for e in EVENTS]
+    bad.write_text("\n".join([*lines[:-1], lines[-1][:30]]) + "\n")
+    assert f"{bad}:{len(lines)}:" in _bad(tmp_path, capsys, events=bad)
+
+
+def test_malformed_alert_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    alerts = tmp_path / "alerts-broken.jsonl"
+    alerts.write_text(json.dumps(ALERTS[0]) + "\n{not json\n")
+    ev = _write(tmp_path / "ev.jsonl", EVENTS)
+    rc = main(["report", "--events", str(ev), "--alerts", str(alerts), "--out",
+               str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert f"{alerts}:2:" in err
+
+
+def test_bad_to_date(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert "--to '31/03/2026' is not a date" in _bad(tmp_path, capsys, "--to", "31/03/2026")
