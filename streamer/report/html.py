@@ -78,6 +78,14 @@ def _tables(key: str, report: dict) -> str:
         return _table(["month", "raised", "cured", *actions],
                       [[m["month"], m["alerts"]["raised"], m["alerts"]["cured"],
                         *(m["alerts"]["actions"][a] for a in actions)] for m in months])
+    if key == "vintages":
+        width = max((len(v["reached_90plus"]) for v in report["vintages"]), default=0)
+        return _table(["opened", "accounts", *(f"MOB {k}" for k in range(width))],
+                      [[v["cohort"], v["accounts"], *(_pct(x) for x in v["reached_90plus"]),
+                        *[""] * (width - len(v["reached_90plus"]))]
+                       for v in report["vintages"]])
+    if key == "segments":
+        return "".join(_by_code(report, by) for by in ("industry", "region"))
     if key == "quality":
         q = report.get("model_quality")
         if q is None:
@@ -88,6 +96,15 @@ def _tables(key: str, report: dict) -> str:
                         "not enough outcomes" if r["roc_auc"] is None else f"{r['roc_auc']:.3f}",
                         r["outcome_unknown"]] for r in q["months"]])
     return ""
+
+
+def _by_code(report: dict, by: str) -> str:
+    """30+ DPD share by industry (or region): one row per code, one column per month."""
+    field = f"delinquency_30plus_by_{by}"
+    codes = sorted({c for m in report["months"] for c in m[field]})
+    return _table([f"30+ DPD, {by}", *(m["month"] for m in report["months"])],
+                  [[c, *(_pct(m[field].get(c, {}).get("share_30plus")) for m in report["months"])]
+                   for c in codes])
 
 
 def render(report: dict) -> str:
