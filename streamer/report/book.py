@@ -208,17 +208,21 @@ class Book:
         self.snapshots = [s.padded(n) for s in self.snapshots]
 
 
-def read_book(path: Path, months: list[Month]) -> Book:
+def read_book(path: Path, months: list[Month], read_until: float | None = None) -> Book:
     """Stream the events file through a Book, snapshotting at each month end.
 
-    Events after the period are read only for when a borrower first reached 90+ DPD (the
-    model-quality outcome looks 90 days ahead) and for the file's last event time.
+    Reading stops at the first block that reaches `read_until` (default: the period's
+    end). Events after the period are read only for when a borrower first reached 90+ DPD
+    (the model-quality outcome looks 90 days ahead) and for the last event time read.
     """
     book = Book(months)
     start, end = months[0].start_seconds, months[-1].end_seconds
+    stop = end if read_until is None else max(end, read_until)
     ends = [m.end_seconds for m in months]
     nxt = 0  # index of the next month end to take
     for batch in _batches(path, EVENT_DECODER):
+        if book.last_seconds >= stop:
+            break
         seconds = parse_times([r.ts for r in batch], path)
         if seconds.size:
             book.first_seconds = min(book.first_seconds, float(seconds.min()))

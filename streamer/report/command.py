@@ -46,6 +46,8 @@ def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out}: exists and is not a directory")
     report = build_report(args.events, args.alerts, args.scores, args.start, args.end)
     for path in write_report(report, args.out):
         print(path)

@@ -180,7 +180,9 @@ def build_report(events: str | Path, alerts: str | Path, scores: str | Path | No
             raise ValueError(f"no events up to {last}: {events_p} starts on {span_first}")
         first, last = first or span_first, last or span_last
     period = months(first, last)
-    book = read_book(events_p, period)
+    # with scores, read on until the last month's 90-day outcome window has passed
+    horizon = (HORIZON_DAYS + 1) * SECONDS_PER_DAY if scores_p is not None else 0
+    book = read_book(events_p, period, period[-1].start_seconds + horizon)
     if not book.events_in_period:
         raise ValueError(f"no events between {first} and {last} in {events_p}")
     published = read_alerts(alerts_p, book.index)

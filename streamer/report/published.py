@@ -92,6 +92,7 @@ def latest_scores(path: Path, index: dict[str, int], instants: list[float]
     and how many lines came after an instant they precede (applied late).
 
     Scores of borrowers not in `index` are skipped (they have no outcome to compare with).
+    Reading stops at the end of the block that passes the last instant.
     """
     n = len(index)
     latest = np.full(n, np.nan)
@@ -114,6 +115,8 @@ def latest_scores(path: Path, index: dict[str, int], instants: list[float]
             at = cut
             if at < t.size:
                 out.append(latest.copy())
+        if len(out) == len(instants):
+            break
     while len(out) < len(instants):
         out.append(latest.copy())
     return out, late
