@@ -184,11 +184,15 @@ def quality(report: dict) -> str:
     fig = _figure(7.5, 3.4)
     ax = fig.subplots()
     rows = (report.get("model_quality") or {}).get("months", [])
-    points = [(r["month"], r["roc_auc"]) for r in rows if r["roc_auc"] is not None]
+    points = [(r["month"], r["roc_auc"], r["positives"]) for r in rows if r["roc_auc"] is not None]
     if points:
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", color="#4c72b0")
+        for month, auc, positives in points:  # an AUC on a handful of defaults is noise
+            ax.annotate(f"{positives}", (month, auc), textcoords="offset points",
+                        xytext=(0, 6), ha="center", fontsize=7, color="gray")
         ax.axhline(0.5, color="gray", linestyle=":")
-        ax.set_ylim(0.4, 1.0)
+        ax.set_ylim(min(0.4, min(p[1] for p in points) - 0.05), 1.0)
+        ax.set_xlabel("month (beside each point: borrowers who reached 90+ DPD)", fontsize=8)
     else:
         _no_data(ax, "not enough outcomes")
     ax.set_ylabel("ROC AUC")
