@@ -17,7 +17,7 @@ of versions. This script measures what version-to-version swings of scale cost:
    calibrator's slope and offset over the versions.
 
     .venv/bin/python benchmarks/version_scale.py out/quality/baseline/examples.jsonl \\
-        out/quality/baseline/history.model --which early [--cal-lr 0.005]
+        out/quality/baseline/history.model --which early [--cal-rate 0.05]
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("examples", help="examples.jsonl of a replay")
     ap.add_argument("model", help="the snapshot the replay started from (history.model)")
     ap.add_argument("--which", choices=("early", "champion"), default="early")
-    ap.add_argument("--cal-lr", type=float, help="the calibrator's step (default: the snapshot's)")
+    ap.add_argument("--cal-rate", type=float,
+                    help="the calibrator's AdaGrad rate (default: the snapshot's)")
     ap.add_argument("--publish-every", type=int, default=Settings().publish_every)
     ap.add_argument("--horizon-days", type=float, default=Settings().label_horizon_days)
     ap.add_argument("--min-history-days", type=float,
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.model, "rb") as f:
         trainer = load_snapshot(f.read(), key)[1]["trainer"]
     model = trainer.early if args.which == "early" else trainer.champion
-    if args.cal_lr is not None:
-        model.calibrator.lr = args.cal_lr
+    if args.cal_rate is not None:
+        model.calibrator.rate = args.cal_rate
     split, end = _epoch(args.split + "T00:00:00Z"), _epoch(args.end + "T00:00:00Z")
     decode = msgspec.json.Decoder(TrainingExample)
     versions: list[tuple[float, Scorer]] = []  # (newest snapshot learned, scorer)
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     a = [s.cal_a for _, s in versions]
     b = [s.cal_b for _, s in versions]
     print(f"{args.which}: {len(versions)} versions, {len(test)} test snapshots, "
-          f"{int(y_true.sum())} positive; calibrator step {model.calibrator.lr}")
+          f"{int(y_true.sum())} positive; calibrator rate {model.calibrator.rate}")
     print(f"  ROC AUC pooled, calibrated: {roc_auc_score(y_true, calibrated):.4f}")
     print(f"  ROC AUC pooled, raw logits: {roc_auc_score(y_true, raw):.4f}")
     print(f"  calibrator slope {min(a):.2f}..{max(a):.2f}, offset {min(b):.2f}..{max(b):.2f}")

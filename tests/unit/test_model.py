@@ -106,7 +106,7 @@ def test_contributions_sum_to_the_logit_and_are_sorted():
 
 
 def test_calibrator_learns_an_offset():
-    c = Calibrator(lr=0.005, warmup=0)
+    c = Calibrator(warmup=0)
     for _ in range(5000):
         c.learn_one(0.2, False)
         c.learn_one(0.2, False)
