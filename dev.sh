@@ -12,8 +12,9 @@ VENV=${STREAMER_VENV:-.venv}
 
 setup() {
   # kcat: the non-Python downstream client of the integration tests;
-  # prometheus (with promtool): the dashboards' and rules' tests (tests/integration/test_prometheus.py)
-  for pkg in kcat:kcat prometheus:promtool; do
+  # prometheus (with promtool): the dashboards' and rules' tests (tests/integration/test_prometheus.py);
+  # chromium: the browser Playwright drives in tests/integration/test_report_browser.py
+  for pkg in kcat:kcat prometheus:promtool chromium:chromium; do
     command -v "${pkg#*:}" >/dev/null || { [ "$(id -u)" = 0 ] && { apt-get install -y -q "${pkg%%:*}" >/dev/null 2>&1 \
       || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q "${pkg%%:*}" >/dev/null 2>&1; }; } || true; }
   done
