@@ -10,7 +10,9 @@
    running far faster than the wall clock (by default a year in about a minute and a half);
 5. prints the alerts a downstream consumer of risk.alerts receives, a progress line and a
    summary every few seconds; stops on Ctrl-C, after `--duration`, or once the simulated
-   span has been streamed and scored.
+   span has been streamed and scored;
+6. writes the portfolio report (`streamer report`) of the events it sent and the alerts it
+   received (kept as JSON lines in its work directory) and prints its path.
 """
 
 from __future__ import annotations
@@ -160,6 +162,7 @@ class Demo:
             await asyncio.gather(producing, *tasks, return_exceptions=True)
         self._stop_worker()
         await self._summary(settings, final=True)
+        self._write_report()
         return 0 if self.worker is not None and self.worker.returncode in (0, -15) else 1
 
     async def _wait_until_done(self, producing: asyncio.Task) -> None:
@@ -289,8 +292,9 @@ class Demo:
                  f"{args.days} days from {start}, at {args.rate:,.0f} events/s")
         async with Producer(topics.client_options(settings), settings.topic_prefix) as p:
             self.progress = p.progress
-            await p.produce(sim.events(), rate=args.rate, stop=self.stop,
-                            on_progress=self._progress_line)
+            with open(self.workdir / "events.jsonl", "wb") as sent:
+                await p.produce(_kept(sim.events(), sent), rate=args.rate, stop=self.stop,
+                                on_progress=self._progress_line)
 
     def _progress_line(self, progress: Any) -> None:
         self.simulated_to = progress.last_ts[:10]
@@ -311,11 +315,13 @@ class Demo:
         await consumer.start()
         decode = msgspec.json.Decoder().decode
         try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=500)
-                for records in batches.values():
-                    for record in records:
-                        self._show(decode(record.value))
+            with open(self.workdir / "alerts.jsonl", "wb") as received:
+                while True:
+                    batches = await consumer.getmany(timeout_ms=500)
+                    for records in batches.values():
+                        for record in records:
+                            self._show(decode(record.value))
+                            received.write(record.value + b"\n")
         finally:
             await consumer.stop()
 
@@ -344,6 +350,20 @@ class Demo:
                  f"{alert['borrower_id']:<10} {kind:<12} by {by:<13} {scores:<22} "
                  f"action {alert['recommended_action']:<16} (event time {alert['ts'][:10]}): "
                  f"{why}")
+
+    def _write_report(self) -> None:
+        """The portfolio report (`streamer report`) of the events sent and alerts received."""
+        from streamer.report import build_report
+        from streamer.report.command import write_report
+
+        try:
+            html, _ = write_report(build_report(self.workdir / "events.jsonl",
+                                                self.workdir / "alerts.jsonl"),
+                                   self.workdir / "report")
+        except ValueError as exc:  # nothing streamed yet
+            self.say(f"{self.elapsed()} report: not written ({exc})")
+            return
+        self.say(f"{self.elapsed()} report: {html}")
 
     async def _report(self, settings: Settings) -> None:
         while True:
@@ -394,6 +414,15 @@ class Demo:
         self._stop_worker()
         if self.broker is not None:
             self.broker.stop()
+
+
+def _kept(items: Any, out: Any) -> Any:
+    """The (topic, key, event) items, each event written to `out` as a JSON line as it is
+    handed to the producer (which sends every item it takes)."""
+    encode = msgspec.json.encode
+    for item in items:
+        out.write(encode(item[2]) + b"\n")
+        yield item
 
 
 def _free_addr(addr: str) -> str:

@@ -49,6 +49,11 @@ def test_demo_runs_for_60_s_and_prints_alerts(tmp_path: Path) -> None:
     assert held and sum(map(int, held.groups())) > 0, summaries[-1]
     final = [ln for ln in text.splitlines() if " final: " in ln]
     assert final and "model v" in final[-1] and "(ready)" in final[-1]
+    # the portfolio report of what was streamed and alerted, written at the end
+    report = re.search(r"\] report: (\S+/report\.html)$", text, re.MULTILINE)
+    assert report, text[-3000:]
+    page = Path(report.group(1)).read_text()
+    assert page.count("<svg") == 8 and "Portfolio report" in page
     assert 55 < elapsed < 120, elapsed
 
 
