@@ -52,7 +52,7 @@ from streamer.core.events import CATEGORIES, COLLECTION_ACTIONS, SEGMENTS
 from streamer.evaluation import offline
 from streamer.evaluation.budget import BUDGETS
 from streamer.evaluation.inputs import (
-    _batches,
+    batches,
     as_of,
     check_file,
     day_of,
@@ -134,7 +134,7 @@ def read_events(path: str, index: dict[str, int]) -> dict:
     series: dict[tuple[str, str, str], int] = {}
     acct: dict[int, tuple] = {}
     type_code = {t: i for i, t in enumerate(TYPES)}
-    for batch in _batches(p, msgspec.json.Decoder(_Ev)):
+    for batch in batches(p, msgspec.json.Decoder(_Ev)):
         for e in batch:
             if e.type == "macro_indicator":
                 key = (e.scope, e.scope_id, e.name)

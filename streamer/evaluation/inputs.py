@@ -129,7 +129,7 @@ def check_file(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def _batches(path: Path, decoder: msgspec.json.Decoder) -> Iterator[list]:
+def batches(path: Path, decoder: msgspec.json.Decoder) -> Iterator[list]:
     """The file's records, a block of about 4 MB of lines at a time (blank lines skipped)."""
     with path.open("rb") as f:
         lineno = 1
@@ -241,7 +241,7 @@ def read_truth(path: str | os.PathLike) -> Truth:
     missed: list[int] = []
     causes: list[str | None] = []
     dates: dict[str | None, int] = {None: NEVER}
-    for batch in _batches(p, msgspec.json.Decoder(_TruthLine)):
+    for batch in batches(p, msgspec.json.Decoder(_TruthLine)):
         for rec in batch:
             try:
                 for text in (rec.default_date, rec.first_missed_payment_date):
@@ -294,7 +294,7 @@ def read_scores(path: str | os.PathLike, index: dict[str, int]) -> Scores:
     get = index.get
     bor, sec, val, early = [], [], [], []
     lines = unknown = null = 0
-    for batch in _batches(p, msgspec.json.Decoder(_ScoreLine)):
+    for batch in batches(p, msgspec.json.Decoder(_ScoreLine)):
         b = np.array(list(map(get, map(_BID, batch), repeat(-1))), dtype=np.int64)
         v = np.array(list(map(_SCORE, batch)), dtype=np.float64)  # None -> NaN
         e = np.array(list(map(_EARLY, batch)), dtype=np.float64)
@@ -340,7 +340,7 @@ def read_alerts(path: str | os.PathLike, index: dict[str, int]) -> Alerts:
     get = index.get
     bor, sec, kinds, tiers = [], [], [], []
     lines = unknown = odd = 0
-    for batch in _batches(p, msgspec.json.Decoder(_AlertLine)):
+    for batch in batches(p, msgspec.json.Decoder(_AlertLine)):
         b = np.array(list(map(get, map(_BID, batch), repeat(-1))), dtype=np.int64)
         k = np.array([_KIND_CODE.get(r.kind, -1) for r in batch], dtype=np.int8)
         t = np.array([_TIER_CODE.get(r.tier, -1) for r in batch], dtype=np.int8)
@@ -391,7 +391,7 @@ def read_examples(path: str | os.PathLike) -> Examples:
     blocks: list[np.ndarray] = []
     sec, lab, val, early = [], [], [], []
     ids: list[str | None] = []
-    for batch in _batches(p, msgspec.json.Decoder(_ExampleLine)):
+    for batch in batches(p, msgspec.json.Decoder(_ExampleLine)):
         labels = np.array([r.label for r in batch], dtype=np.int64)
         if ((labels != 0) & (labels != 1)).any():
             raise ValueError(f"{p}: a label is not 0 or 1 (found {sorted(set(labels.tolist()))})")

@@ -7,18 +7,18 @@ from pathlib import Path
 TIER_COLORS = {"watch": "#f2c14e", "high": "#f78154", "critical": "#b2182b"}
 
 
-def _figure(width: float = 6.4, height: float = 4.2):
+def figure(width: float = 6.4, height: float = 4.2):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
-def _no_data(ax, text: str) -> None:
+def no_data(ax, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray")
 
 
 def _lead_time(result: dict, path: Path) -> None:
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     leads = result.get("plot_data", {}).get("lead_times_days") or []
     lt = result.get("lead_time_days", {})
@@ -31,7 +31,7 @@ def _lead_time(result: dict, path: Path) -> None:
                        label=f"median {lt['median']:.0f} days")
             ax.legend()
     else:
-        _no_data(ax, "no defaulter was flagged high-or-worse before default")
+        no_data(ax, "no defaulter was flagged high-or-worse before default")
     share = lt.get("share_flagged")
     title = "Lead time of the first high-or-worse alert before 90+ DPD"
     if share is not None:
@@ -43,7 +43,7 @@ def _lead_time(result: dict, path: Path) -> None:
 
 
 def _roc_pr(result: dict, path: Path) -> None:
-    fig = _figure(10.5, 4.4)
+    fig = figure(10.5, 4.4)
     roc_ax, pr_ax = fig.subplots(1, 2)
     curves = result.get("plot_data", {})
     auc = result.get("auc", {})
@@ -53,7 +53,7 @@ def _roc_pr(result: dict, path: Path) -> None:
                     label=f"ROC AUC {auc['roc_auc']:.3f}")
         roc_ax.legend(loc="lower right")
     else:
-        _no_data(roc_ax, "no ROC curve (needs both outcomes)")
+        no_data(roc_ax, "no ROC curve (needs both outcomes)")
     roc_ax.plot([0, 1], [0, 1], color="gray", linestyle=":")
     roc_ax.set(xlabel="false positive rate", ylabel="true positive rate",
                xlim=(0, 1), ylim=(0, 1.01), title="ROC, 90-day default (borrower-days)")
@@ -66,14 +66,14 @@ def _roc_pr(result: dict, path: Path) -> None:
                           label=f"base rate {auc['base_rate']:.3%}")
         pr_ax.legend(loc="upper right")
     else:
-        _no_data(pr_ax, "no PR curve (needs both outcomes)")
+        no_data(pr_ax, "no PR curve (needs both outcomes)")
     pr_ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01),
               title="Precision-recall, 90-day default")
     fig.savefig(path)
 
 
 def _calibration(result: dict, path: Path) -> None:
-    fig = _figure(5.6, 5.2)
+    fig = figure(5.6, 5.2)
     ax = fig.subplots()
     cal = result.get("calibration", {})
     bins = [b for b in cal.get("bins", []) if b["count"]]
@@ -89,7 +89,7 @@ def _calibration(result: dict, path: Path) -> None:
                         textcoords="offset points", xytext=(5, -11), fontsize=7, color="gray")
         ax.legend(loc="lower right")
     else:
-        _no_data(ax, "no scored borrower-days")
+        no_data(ax, "no scored borrower-days")
     ax.set(xlabel="mean predicted probability (10 bins of [0, 1])",
            ylabel="observed 90-day default rate", xlim=(0, top), ylim=(0, top),
            title="Calibration (borrower-days beside the points)")
@@ -100,14 +100,14 @@ def _alerts_by_tier(result: dict, path: Path) -> None:
     weekly = result.get("plot_data", {}).get("alerts_by_week") or {}
     weeks = weekly.get("week_start", [])
     if not weeks or not any(sum(weekly.get(t, [])) for t in TIER_COLORS):
-        fig = _figure(9.0, 4.2)
+        fig = figure(9.0, 4.2)
         ax = fig.subplots()
-        _no_data(ax, "no raised or escalated alerts")
+        no_data(ax, "no raised or escalated alerts")
         ax.set(title="Alerts raised or escalated, by tier, per week (event time)")
         fig.savefig(path)
         return
     # one panel per tier, each on its own scale: watch alerts would dwarf the others
-    fig = _figure(9.0, 6.0)
+    fig = figure(9.0, 6.0)
     axes = fig.subplots(len(TIER_COLORS), 1, sharex=True)
     x = list(range(len(weeks)))
     for ax, (tier, color) in zip(axes, TIER_COLORS.items(), strict=True):
@@ -122,7 +122,7 @@ def _alerts_by_tier(result: dict, path: Path) -> None:
 
 
 def _capture_curve(result: dict, path: Path) -> None:
-    fig = _figure()
+    fig = figure()
     ax = fig.subplots()
     drawn = False
     for (name, fig_), color in zip((result.get("at_budget") or {}).items(),
@@ -139,7 +139,7 @@ def _capture_curve(result: dict, path: Path) -> None:
             ax.axvline(budget, color="lightgray", linewidth=0.8)
         ax.legend(loc="lower right")
     else:
-        _no_data(ax, "no scores")
+        no_data(ax, "no scores")
     ax.set(xlabel="alert budget: % of never-defaulting borrowers alerted in the window",
            ylabel="% of defaulters caught before the first missed payment",
            xlim=(0, 30), ylim=(0, 100),

@@ -22,24 +22,11 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from streamer.evaluation.inputs import _batches, parse_times
+from streamer.core.labels import DEFAULT_DPD
+from streamer.core.portfolio import BUCKETS
+from streamer.evaluation.inputs import batches, parse_times
 
 from .period import Month
-
-BUCKETS = ("current", "1-29", "30-59", "60-89", "90+")
-DEFAULT_DPD = 90
-
-
-def bucket_of(dpd: int) -> int:
-    """Days past due -> index into BUCKETS."""
-    if dpd <= 0:
-        return 0
-    if dpd < 30:
-        return 1
-    if dpd < 60:
-        return 2
-    return 3 if dpd < 90 else 4
-
 
 # -- lean records: the contract's type tags, only the fields the report reads ------------------
 
@@ -220,7 +207,7 @@ def read_book(path: Path, months: list[Month], read_until: float | None = None) 
     stop = end if read_until is None else max(end, read_until)
     ends = [m.end_seconds for m in months]
     nxt = 0  # index of the next month end to take
-    for batch in _batches(path, EVENT_DECODER):
+    for batch in batches(path, EVENT_DECODER):
         if book.last_seconds >= stop:
             break
         seconds = parse_times([r.ts for r in batch], path)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import re
 
-from streamer.evaluation.plots import TIER_COLORS, _figure, _no_data
+from streamer.evaluation.plots import TIER_COLORS, figure, no_data
 
 BUCKET_COLORS = ("#9ecae1", "#fdd49e", "#fc8d59", "#d7301f", "#7f0000")
 _PROLOGUE = re.compile(r"^.*?(?=<svg)", re.DOTALL)
@@ -37,8 +37,16 @@ def _months_axis(*axes) -> None:
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
 
 
+def _stacked(ax, x: list[str], series) -> None:
+    """Bars stacked in order, one (label, color, values) per layer."""
+    bottom = [0.0] * len(x)
+    for label, color, values in series:
+        ax.bar(x, values, bottom=bottom, color=color, label=label)
+        bottom = [b + v for b, v in zip(bottom, values)]
+
+
 def book(report: dict) -> str:
-    fig = _figure(7.5, 3.6)
+    fig = figure(7.5, 3.6)
     ax = fig.subplots()
     x = _labels(report)
     ax.bar(x, [m["book"]["exposure"] / 1e6 for m in report["months"]], color="#4c72b0")
@@ -54,14 +62,12 @@ def book(report: dict) -> str:
 
 
 def delinquency(report: dict) -> str:
-    fig = _figure(7.5, 3.6)
+    fig = figure(7.5, 3.6)
     ax = fig.subplots()
     x = _labels(report)
-    bottom = [0.0] * len(x)
-    for bucket, color in zip(report["buckets"][1:], BUCKET_COLORS[1:]):
-        share = [100 * (m["delinquency"]["share"][bucket] or 0) for m in report["months"]]
-        ax.bar(x, share, bottom=bottom, color=color, label=f"{bucket} DPD")
-        bottom = [b + s for b, s in zip(bottom, share)]
+    _stacked(ax, x, ((f"{bucket} DPD", color,
+                      [100 * (m["delinquency"]["share"][bucket] or 0) for m in report["months"]])
+                     for bucket, color in zip(report["buckets"][1:], BUCKET_COLORS[1:])))
     ax.set_ylabel("% of open accounts")
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title("Delinquency by bucket at month end (worst loan)", fontsize=10)
@@ -71,7 +77,7 @@ def delinquency(report: dict) -> str:
 
 def roll_rates(report: dict) -> str:
     """All month-to-month transitions of the period pooled, as row shares."""
-    fig = _figure(5.6, 4.4)
+    fig = figure(5.6, 4.4)
     ax = fig.subplots()
     names = report["buckets"]
     k = len(names)
@@ -81,7 +87,7 @@ def roll_rates(report: dict) -> str:
             for j in range(k):
                 pooled[i][j] += rr["counts"][i][j]
     if not report["roll_rates"]:
-        _no_data(ax, "one month end only: no transition")
+        no_data(ax, "one month end only: no transition")
     else:
         shares = [[c / sum(row) if sum(row) else 0.0 for c in row] for row in pooled]
         ax.imshow(shares, cmap="Reds", vmin=0, vmax=1)
@@ -99,7 +105,7 @@ def roll_rates(report: dict) -> str:
 
 
 def vintages(report: dict) -> str:
-    fig = _figure(7.5, 3.6)
+    fig = figure(7.5, 3.6)
     ax = fig.subplots()
     for v in report["vintages"]:
         curve = [100 * s for s in v["reached_90plus"]]
@@ -107,7 +113,7 @@ def vintages(report: dict) -> str:
     if report["vintages"]:
         ax.legend(fontsize=7, ncol=2, loc="upper left")
     else:
-        _no_data(ax, "no account opened")
+        no_data(ax, "no account opened")
     ax.set(xlabel="months on book (0: the opening month's end)",
            ylabel="% of the cohort ever 90+ DPD")
     ax.set_title("Vintage curves by opening month", fontsize=10)
@@ -115,14 +121,12 @@ def vintages(report: dict) -> str:
 
 
 def tiers(report: dict) -> str:
-    fig = _figure(7.5, 3.6)
+    fig = figure(7.5, 3.6)
     ax = fig.subplots()
     x = _labels(report)
-    bottom = [0.0] * len(x)
-    for tier, color in TIER_COLORS.items():
-        value = [m["tiers"][tier]["exposure"] / 1e6 for m in report["months"]]
-        ax.bar(x, value, bottom=bottom, color=color, label=tier)
-        bottom = [b + v for b, v in zip(bottom, value)]
+    _stacked(ax, x, ((tier, color, [m["tiers"][tier]["exposure"] / 1e6
+                                    for m in report["months"]])
+                     for tier, color in TIER_COLORS.items()))
     ax.legend(fontsize=8, loc="upper left")
     ax.set_ylabel("exposure, million CNY")
     ax.set_title("Exposure under an alert tier at month end (tier none not shown)", fontsize=10)
@@ -131,7 +135,7 @@ def tiers(report: dict) -> str:
 
 
 def alerts(report: dict) -> str:
-    fig = _figure(7.5, 3.6)
+    fig = figure(7.5, 3.6)
     ax = fig.subplots()
     x = list(range(len(report["months"])))
     ax.bar([i - 0.2 for i in x], [m["alerts"]["raised"] for m in report["months"]], width=0.4,
@@ -149,7 +153,7 @@ def alerts(report: dict) -> str:
 def segments(report: dict) -> str:
     """30+ DPD share by industry and by region, and the macro indicators, by month."""
     names = sorted({(i["scope"], i["name"]) for m in report["months"] for i in m["macro"]})
-    fig = _figure(10.0, 3.4 * (1 + (len(names) + 1) // 2))
+    fig = figure(10.0, 3.4 * (1 + (len(names) + 1) // 2))
     axes = fig.subplots(1 + (len(names) + 1) // 2, 2, squeeze=False)
     x = _labels(report)
     for ax, key, title in ((axes[0][0], "industry", "30+ DPD by industry"),
@@ -181,7 +185,7 @@ def segments(report: dict) -> str:
 
 
 def quality(report: dict) -> str:
-    fig = _figure(7.5, 3.4)
+    fig = figure(7.5, 3.4)
     ax = fig.subplots()
     rows = (report.get("model_quality") or {}).get("months", [])
     points = [(r["month"], r["roc_auc"], r["positives"]) for r in rows if r["roc_auc"] is not None]
@@ -194,7 +198,7 @@ def quality(report: dict) -> str:
         ax.set_ylim(min(0.4, min(p[1] for p in points) - 0.05), 1.0)
         ax.set_xlabel("month (beside each point: borrowers who reached 90+ DPD)", fontsize=8)
     else:
-        _no_data(ax, "not enough outcomes")
+        no_data(ax, "not enough outcomes")
     ax.set_ylabel("ROC AUC")
     ax.set_title("Score at the month's start vs 90+ DPD within 90 days", fontsize=10)
     _months_axis(ax)

@@ -33,11 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory for report.html and report.json")
 
 
-def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
-    """Write report.html and report.json into out_dir; return their paths."""
+def _out_dir(out_dir: str | Path) -> Path:
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a directory")
+    return out
+
+
+def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
+    """Write report.html and report.json into out_dir; return their paths."""
+    out = _out_dir(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     html_path, json_path = out / "report.html", out / "report.json"
     html_path.write_text(render(report), encoding="utf-8")
@@ -46,8 +51,7 @@ def write_report(report: dict, out_dir: str | Path) -> tuple[Path, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out}: exists and is not a directory")
+    _out_dir(args.out)  # before the pass over the events, not after it
     report = build_report(args.events, args.alerts, args.scores, args.start, args.end)
     for path in write_report(report, args.out):
         print(path)

@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from streamer.evaluation.inputs import NEVER, TIERS, _batches, check_file, day_str, read_span
+from streamer.core.portfolio import BUCKETS
+from streamer.evaluation.inputs import NEVER, TIERS, batches, check_file, day_str, read_span
 from streamer.evaluation.metrics import HORIZON_DAYS, auc_figures, label_days
 
-from .book import BUCKETS, EVENT_DECODER, Book, Snapshot, read_book
+from .book import EVENT_DECODER, Book, Snapshot, read_book
 from .period import SECONDS_PER_DAY, Month, label_of, month_index, months, parse_date
 from .published import ACTIONS, Alerts, latest_scores, read_alerts, tier_at
 
@@ -154,7 +155,7 @@ def _span(path: Path) -> tuple[date, date]:
     try:
         span = read_span(path)
     except ValueError:
-        for _ in _batches(path, EVENT_DECODER):  # says which line is bad, if one is
+        for _ in batches(path, EVENT_DECODER):  # says which line is bad, if one is
             pass
         raise
     return date.fromisoformat(day_str(span.start_day)), date.fromisoformat(day_str(span.end_day))

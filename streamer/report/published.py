@@ -13,7 +13,7 @@ from pathlib import Path
 import msgspec
 import numpy as np
 
-from streamer.evaluation.inputs import KINDS, TIERS, _batches, parse_times
+from streamer.evaluation.inputs import KINDS, TIERS, batches, parse_times
 
 ACTIONS = ("none", "reminder", "grace_period", "installment_plan", "escalate")
 _KIND = {k: i for i, k in enumerate(KINDS)}
@@ -45,7 +45,7 @@ def read_alerts(path: Path, index: dict[str, int]) -> Alerts:
     """The alerts file as arrays; borrower ids are mapped (and added) through `index`."""
     bor, sec, kind, tier, action = [], [], [], [], []
     unknown = 0
-    for batch in _batches(path, msgspec.json.Decoder(_AlertLine)):
+    for batch in batches(path, msgspec.json.Decoder(_AlertLine)):
         t = parse_times([r.ts for r in batch], path)
         for r, s in zip(batch, t.tolist()):
             k, ti = _KIND.get(r.kind), _TIER.get(r.tier)
@@ -99,7 +99,7 @@ def latest_scores(path: Path, index: dict[str, int], instants: list[float]
     out: list[np.ndarray] = []
     late = 0
     get = index.get
-    for batch in _batches(path, msgspec.json.Decoder(_ScoreLine)):
+    for batch in batches(path, msgspec.json.Decoder(_ScoreLine)):
         t = parse_times([r.ts for r in batch], path)
         b = np.fromiter((get(r.borrower_id, -1) for r in batch), dtype=np.int64, count=len(batch))
         v = np.array([r.score for r in batch], dtype=np.float64)  # None -> NaN
