@@ -191,6 +191,8 @@ class Engine:
         if decision is not None:
             fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
             s.tier, s.tier_since = decision.tier, now
+        elif self.policy.deserved(s.tier, score, dpd, scorer.ready and not young, early):
+            s.tier_since = now  # the cooldown counts from the last day the tier was earned
         if self.labeler.due(s, now):
             self.labeler.maybe_snapshot(s, now, score, scorer.version, features.to_vector(x), dpd)
         self.states[bid] = s  # write back: a table store persists on assignment

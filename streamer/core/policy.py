@@ -2,7 +2,10 @@
 
 - Tiers `watch` / `high` / `critical` are entered at a score threshold and left only
   when the score falls below a lower one (hysteresis), and no sooner than `cooldown_days`
-  of event time after the last change: a borrower does not flap with every event.
+  of event time after the last day something (a score, a DPD floor) would have raised the
+  borrower to the tier (`deserved`): a borrower does not flap with every event, and one
+  who is 15 days late every month and pays each time stays `watch`, not raised and
+  resolved month after month.
 - The early-warning score (P(a miss within 90 days whose spell ends in default), `labels.py`) raises a borrower to
   `high` at its own threshold, and to nothing else: it is what warns before the first
   missed payment, when the default score cannot yet know. (A `watch` of its own doubled
@@ -151,6 +154,13 @@ class Policy:
             return None
         return Decision(TIERS[target], "resolved" if target == 0 else "de_escalated",
                         rule=floor >= target > 0)
+
+    def deserved(self, tier: str, score: float, dpd: int, ready: bool,
+                 early: float | None = None) -> bool:
+        """Whether what the borrower shows now would raise them to `tier`: the quiet
+        spell a tier needs before it is left (`cooldown_days`) starts again."""
+        return max(self.floor(dpd), *self._ranks(score, early if dpd == 0 else None,
+                                                 ready)) >= RANK[tier] > 0
 
     def reasons(self, contributions: list[tuple[str, float, float]], kind: str
                 ) -> list[tuple[str, float, float]]:

@@ -69,6 +69,24 @@ def test_hard_rule_raises_then_escalates_then_resolves_after_cooldown():
                                                           "default_score"]
 
 
+def test_a_borrower_late_every_month_is_alerted_once_not_every_month():
+    """The cooldown counts from the last day the tier was earned, not from when it was
+    entered: a borrower 16 days late every month stays `watch` (one alert), and is
+    resolved only after a quiet spell as long as the cooldown."""
+    engine = Engine(Settings(cooldown_days=30))
+    month = [event("overdue_status", d, loan_id="L1", days_past_due=dpd,
+                   overdue_amount=10 * (dpd > 0))
+             for start in (14, 44, 74) for d, dpd in ((start, 16), (start + 6, 0))]
+    quiet = [event("transaction", d, amount=5, direction="out", category="groceries")
+             for d in (100, 105)]
+    fx = feed(engine, opened(), *month, *quiet)
+    alerts = [(f.alert.kind, f.alert.tier) for f in fx if f.alert]
+    # 30 quiet days after the last 16-DPD day (74) is day 104: resolved at the first event
+    # after it, and not on day 100
+    assert alerts == [("raised", "watch"), ("resolved", "none")]
+    assert fx[-1].alert is not None and fx[-2].alert is None
+
+
 def test_score_tiers_have_hysteresis():
     engine = Engine(Settings(cooldown_days=14, model_min_history_days=0), scorer=stress_scorer())
     macro = lambda d, v: event("macro_indicator", d, borrower=None, scope="industry",  # noqa: E731
