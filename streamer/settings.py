@@ -33,9 +33,9 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_COOLDOWN_DAYS | 14 | event-time days before a tier may go down |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
 | STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/faust015/consumer.py`); `off`: Faust's own fetch loop |
-| STREAMER_TRAINING | on | `on`: this worker group runs the trainer on risk.training; `off`: scores with the newest snapshot on risk.models and never learns (frozen) |
+| STREAMER_TRAINING | on | `on`: this worker group also runs the trainer on risk.training (one process for everything); `off`: the workers score with the newest snapshot on risk.models and never learn (with a `streamer trainer` beside them, or frozen) |
 | STREAMER_BATCH_MAX | 1000 | most events a worker processes before it waits for their outputs to be acknowledged |
-| STREAMER_BATCH_WAIT_S | 0.05 | longest wait for a batch to fill: the added alert latency when traffic is light |
+| STREAMER_BATCH_WAIT_S | 0 | 0: a batch is what is queued when the worker asks for one (it ends when the queue runs dry; `streamer/runtime/intake.py`); > 0: Faust's own take, which waits up to this long for a batch to fill (for comparisons) |
 | STREAMER_CACHE_BORROWERS | 10000 | decoded borrower states a worker keeps in memory, ~5 KB each (the table holds every borrower as ~1.7 KB of bytes; decoding one again costs ~6 us) |
 | STREAMER_SESSION_TIMEOUT_S | 10 | consumer-group session timeout; a dead worker's partitions move after this (the embedded broker also answers a first join only after half of it) |
 | STREAMER_LOG_LEVEL | info | debug, info, warning or error |
@@ -89,7 +89,7 @@ class Settings:
     training: str = "on"
     drain_fast_path: str = "on"
     batch_max: int = 1000
-    batch_wait_s: float = 0.05
+    batch_wait_s: float = 0.0
     cache_borrowers: int = 10_000
     session_timeout_s: float = 10.0
     log_level: str = "info"
@@ -132,10 +132,13 @@ class Settings:
                     f"STREAMER_{name.upper()}={getattr(self, name)!r} is not one of "
                     + ", ".join(allowed))
         for name in ("partitions", "publish_every", "snapshot_interval_days",
-                     "label_horizon_days", "batch_max", "batch_wait_s", "cache_borrowers",
+                     "label_horizon_days", "batch_max", "cache_borrowers",
                      "session_timeout_s"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"STREAMER_{name.upper()} must be > 0")
+        if self.batch_wait_s < 0:
+            raise SettingsError("STREAMER_BATCH_WAIT_S must be >= 0 (0: a batch ends when "
+                                "the queue runs dry)")
         if not self.store.startswith(("memory://", "rocksdb://")):
             raise SettingsError(
                 f"STREAMER_STORE={self.store!r}: use memory:// (tests) or rocksdb:// (production)")

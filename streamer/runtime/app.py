@@ -29,12 +29,13 @@ works around Faust 0.15.3 lives in `streamer.faust015`, each guard with its upst
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import faust
 import mode
 
-from streamer.faust015 import consumer, watchdog
+from streamer.faust015 import consumer, take, watchdog
 from streamer.runtime import topics as t
 from streamer.runtime.batches import Runtime
 from streamer.runtime.metrics import MetricsServer
@@ -72,23 +73,25 @@ def create_app(settings: Settings) -> faust.App:
                   Broadcast(settings, t.MODELS, rt.on_model, fetch_bytes=t.MODEL_MAX_BYTES)]
     app.on_partitions_revoked.connect(rt.on_partitions_revoked)
 
+    def batches(stream: faust.StreamT) -> AsyncIterator[list[Any]]:
+        if settings.batch_wait_s:  # Faust's take: ends when full or on its timer
+            return stream.noack_take(settings.batch_max, within=settings.batch_wait_s)
+        return take.drained_take(stream, settings.batch_max)  # ends when the queue is dry
+
     @app.agent(raw_topic(*t.INPUT_TOPICS), name="score")
     async def score(stream: faust.StreamT) -> None:
         """Borrower events -> pipeline -> outputs, state, then offsets (none acked to Faust)."""
         await rt.caught_up()
-        async for batch in stream.noack_take(settings.batch_max, within=settings.batch_wait_s):
+        async for batch in batches(stream):
             await rt.score(batch)
-            batch.clear()
 
     if settings.training == "on":
         @app.agent(raw_topic(t.TRAINING), name="train")
         async def train(stream: faust.StreamT) -> None:
             """Labeled examples -> trainer -> signed snapshots in risk.models."""
             await rt.caught_up()
-            async for batch in stream.noack_take(settings.batch_max,
-                                                 within=settings.batch_wait_s):
+            async for batch in batches(stream):
                 await rt.learn(batch)
-                batch.clear()
 
     return app
 

@@ -236,7 +236,7 @@ class Deployment:
             "STREAMER_BOOTSTRAP_SERVERS": bootstrap, "STREAMER_TOPIC_PREFIX": prefix + ".",
             "STREAMER_APP_ID": prefix + "-app", "STREAMER_WEB_PORT": "0",
             "STREAMER_SESSION_TIMEOUT_S": "6", "STREAMER_LOG_LEVEL": "info",
-            "STREAMER_BATCH_WAIT_S": "0.02", **env,
+            **env,
         }
         self.settings = Settings.from_env(self.env)
         self.workdir = workdir
@@ -247,8 +247,9 @@ class Deployment:
     def topic(self, name: str) -> str:
         return topics.topic(self.settings, name)
 
-    def start_worker(self, name: str = "w1", **env: str) -> WorkerProcess:
-        w = WorkerProcess({**self.env, **env}, self.workdir, name)
+    def start_worker(self, name: str = "w1", command: str = "worker",
+                     **env: str) -> WorkerProcess:
+        w = WorkerProcess({**self.env, **env}, self.workdir, name, command)
         self.workers.append(w)
         return w
 
@@ -258,9 +259,11 @@ class Deployment:
 
 
 class WorkerProcess:
-    """`streamer worker` in a child process, observed through its /metrics."""
+    """`streamer worker` (or `streamer trainer`) in a child process, observed through its
+    /metrics."""
 
-    def __init__(self, env: dict[str, str], workdir: Path, name: str) -> None:
+    def __init__(self, env: dict[str, str], workdir: Path, name: str,
+                 command: str = "worker") -> None:
         self.name = name
         self.addr = f"127.0.0.1:{_free_port()}"
         self.log_path = workdir / f"{name}.log"
@@ -269,7 +272,7 @@ class WorkerProcess:
                 "STREAMER_DATA_DIR": str(self.data_dir)}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streamer.cli", "worker"], env=full, stdout=log,
+                [sys.executable, "-m", "streamer.cli", command], env=full, stdout=log,
                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
 
     def log_tail(self, lines: int = 40) -> str:
