@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("streamer.report.command", "monthly portfolio report (HTML + JSON) from replay's files"),
     "topics": ("streamer.runtime.topics", "create the topics of topics/topics.yaml on a Kafka cluster"),
     "worker": ("streamer.runtime.worker", "run a Faust worker: the production entry point"),
+    "trainer": ("streamer.runtime.trainer", "learn from risk.training apart from the workers"),
     "demo": ("streamer.runtime.demo", "one-command demo: embedded broker, simulator, worker, alerts"),
 }
 

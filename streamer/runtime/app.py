@@ -30,6 +30,7 @@ works around Faust 0.15.3 lives in `streamer.faust015`, each guard with its upst
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -50,42 +51,58 @@ from streamer.settings import Settings
 ROCKSDB_OPTIONS: dict[str, Any] = dict(write_buffer_size=4 * 2**20, max_write_buffer_number=2,
                                        block_cache_size=8 * 2**20,
                                        block_cache_compressed_size=0)
+ROLES = ("worker", "trainer")
 RAW: dict[str, Any] = dict(key_type=bytes, value_type=bytes, key_serializer="raw",
                            value_serializer="raw")  # bytes in, bytes out: the engine decodes
 
 
-def create_app(settings: Settings) -> faust.App:
-    """The worker's Faust app; its :class:`Runtime` is ``app.streamer``."""
+def create_app(settings: Settings, role: str = "worker") -> faust.App:
+    """The worker's Faust app, or the trainer's (`role="trainer"`); the :class:`Runtime`
+    is ``app.streamer``.
+
+    The trainer (`streamer trainer`) only learns: its own consumer group
+    (``<STREAMER_APP_ID>-trainer``) reads risk.training, and it holds no borrowers, reads
+    no input topic and no macro reading. Workers beside it run with STREAMER_TRAINING=off,
+    and so never wait on learning.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    trainer = role == "trainer"
+    if trainer:
+        settings = replace(settings, app_id=f"{settings.app_id}-trainer")
     app = faust.App(settings.app_id, **faust_settings(settings))
     # Faust's fetch loop, without four tasks per message and with its dropped fetches
     # sought back to (faust015/consumer.py)
     consumer.install(app, fast_path=settings.drain_fast_path == "on")
     rt = app.streamer = Runtime(app, settings)
+    rt.role = role
 
     def raw_topic(*names: str) -> faust.TopicT:
         return app.topic(*(t.topic(settings, n) for n in names), **RAW)
-
-    rt.table = app.Table(t.BORROWERS_TABLE, key_type=bytes, value_type=bytes,
-                         partitions=settings.partitions, on_recover=rt.on_recovered,
-                         options=dict(ROCKSDB_OPTIONS))  # Faust's store pops from it
-    app.monitor = rt.metrics.faust_monitor()
-    rt.readers = [Broadcast(settings, t.MACRO_TOPIC, rt.on_macro),
-                  Broadcast(settings, t.MODELS, rt.on_model, fetch_bytes=t.MODEL_MAX_BYTES)]
-    app.on_partitions_revoked.connect(rt.on_partitions_revoked)
 
     def batches(stream: faust.StreamT) -> AsyncIterator[list[Any]]:
         if settings.batch_wait_s:  # Faust's take: ends when full or on its timer
             return stream.noack_take(settings.batch_max, within=settings.batch_wait_s)
         return take.drained_take(stream, settings.batch_max)  # ends when the queue is dry
 
-    @app.agent(raw_topic(*t.INPUT_TOPICS), name="score")
-    async def score(stream: faust.StreamT) -> None:
-        """Borrower events -> pipeline -> outputs, state, then offsets (none acked to Faust)."""
-        await rt.caught_up()
-        async for batch in batches(stream):
-            await rt.score(batch)
+    app.monitor = rt.metrics.faust_monitor()
+    models = Broadcast(settings, t.MODELS, rt.on_model, fetch_bytes=t.MODEL_MAX_BYTES)
+    rt.readers = [models] if trainer else [Broadcast(settings, t.MACRO_TOPIC, rt.on_macro),
+                                           models]
+    app.on_partitions_revoked.connect(rt.on_partitions_revoked)
+    if not trainer:
+        rt.table = app.Table(t.BORROWERS_TABLE, key_type=bytes, value_type=bytes,
+                             partitions=settings.partitions, on_recover=rt.on_recovered,
+                             options=dict(ROCKSDB_OPTIONS))  # Faust's store pops from it
 
-    if settings.training == "on":
+        @app.agent(raw_topic(*t.INPUT_TOPICS), name="score")
+        async def score(stream: faust.StreamT) -> None:
+            """Borrower events -> pipeline -> outputs, state, then offsets (none acked to Faust)."""
+            await rt.caught_up()
+            async for batch in batches(stream):
+                await rt.score(batch)
+
+    if trainer or settings.training == "on":
         @app.agent(raw_topic(t.TRAINING), name="train")
         async def train(stream: faust.StreamT) -> None:
             """Labeled examples -> trainer -> signed snapshots in risk.models."""
@@ -102,8 +119,12 @@ def services(app: faust.App) -> list[mode.ServiceT]:
     the recovery's end waits for, and the watchdog of recoveries must run before that."""
     rt: Runtime = app.streamer
     settings = rt.settings
+    probes = MetricsServer(rt.metrics, settings.metrics_addr, ready=rt.ready,
+                           healthy=rt.healthy)
+    if rt.role == "trainer":  # no input topic to guard, no macro reading to check
+        return [probes, *rt.readers, Commits(rt), Closing(rt)]
     return [
-        MetricsServer(rt.metrics, settings.metrics_addr, ready=rt.ready, healthy=rt.healthy),
+        probes,
         *rt.readers,
         Validator(settings, t.MACRO_TOPIC, rt.macro_problem, rt.dead_letters),
         Commits(rt),

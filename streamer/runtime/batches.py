@@ -60,7 +60,8 @@ class Runtime:
         self.metrics = Metrics(self.pipeline, portfolio=self.states.portfolio,
                                assignment=lambda: tables.active_counts(app),
                                holes=lambda: self.offsets.holes)
-        self.table: Any = None  # the borrowers table (create_app)
+        self.table: Any = None  # the borrowers table (create_app; a trainer has none)
+        self.role = "worker"  # or "trainer" (create_app)
         self.readers: list[Any] = []  # the Broadcasts scoring waits for (create_app)
         self.batches = 0  # batches scored (the watchdog looks for progress)
         self.stuck = False  # a recovery that nothing moves (the watchdog says so)
@@ -216,10 +217,12 @@ class Runtime:
             await asyncio.wait_for(self.offsets.commit(), self.settings.session_timeout_s * 0.3)
         except asyncio.TimeoutError:
             log.info("the commit at the revocation did not finish in time")
-        self.states.forget()
-        changelog = tables.changelog(self.table)
-        self.states.portfolio.revoke(tp.partition for tp in revoked if tp.topic == changelog)
-        self.engine.context.set_portfolio(self.states.portfolio.groups())
+        if self.table is not None:
+            self.states.forget()
+            changelog = tables.changelog(self.table)
+            self.states.portfolio.revoke(tp.partition for tp in revoked
+                                         if tp.topic == changelog)
+            self.engine.context.set_portfolio(self.states.portfolio.groups())
         if any(tp.topic == t.topic(self.settings, t.TRAINING) for tp in revoked):
             self.pipeline.stop_training()  # the partition's next owner resumes from a snapshot
 

@@ -27,10 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start without checking the topics first")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, role: str = "worker") -> int:
     settings = Settings.from_env()
+    me = f"streamer {role}"
     if settings.processing_guarantee == "exactly_once":
-        print("streamer worker: STREAMER_PROCESSING_GUARANTEE=exactly_once is not supported: the "
+        print(f"{me}: STREAMER_PROCESSING_GUARANTEE=exactly_once is not supported: the "
               "worker sends its outputs in acknowledged batches (at least once) and every alert "
               "carries a stable alert_id for deduplication; use at_least_once", file=sys.stderr)
         return 2
@@ -46,21 +47,21 @@ def run(args: argparse.Namespace) -> int:
             # scenario 12: a wrong password read "cannot reach Kafka").
             why = refused.reason
             if why:
-                print(f"streamer worker: Kafka at {settings.bootstrap_servers} refused the "
+                print(f"{me}: Kafka at {settings.bootstrap_servers} refused the "
                       f"connection ({settings.security_protocol}): {why}; check "
                       "STREAMER_SASL_USERNAME, STREAMER_SASL_PASSWORD, STREAMER_SASL_MECHANISM "
                       "and STREAMER_SSL_CAFILE", file=sys.stderr)
             else:
-                print(f"streamer worker: cannot reach Kafka at {settings.bootstrap_servers}: "
+                print(f"{me}: cannot reach Kafka at {settings.bootstrap_servers}: "
                       f"{type(exc).__name__}: {exc}", file=sys.stderr)
             return 2
         finally:
             logging.getLogger("aiokafka").removeHandler(refused)
         if problems:
-            print("streamer worker: topics are not ready (run `streamer topics apply`): "
+            print(f"{me}: topics are not ready (run `streamer topics apply`): "
                   + "; ".join(problems), file=sys.stderr)
             return 2
-    return serve(settings)
+    return serve(settings, role)
 
 
 class _ConnectionRefusals(logging.Handler):
@@ -101,15 +102,16 @@ class _Repeats(logging.Filter):
         return True
 
 
-def serve(settings: Settings) -> int:
-    """Run one worker in this process until it is stopped; returns the exit status."""
+def serve(settings: Settings, role: str = "worker") -> int:
+    """Run one worker (or trainer) in this process until it is stopped; returns the exit
+    status."""
     import faust
 
     from streamer.runtime.app import create_app, services
 
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     asyncio.set_event_loop(asyncio.new_event_loop())
-    app = create_app(settings)
+    app = create_app(settings, role)
     worker = faust.Worker(app, *services(app), loglevel=settings.log_level.upper(), quiet=True)
     # While the broker is away aiokafka logs the same connection errors and retry warnings
     # thousands of times a second (reliability scenario 4: 85,000 lines in a 20 s outage).

@@ -321,6 +321,33 @@ def test_training_publishes_snapshots_that_every_worker_loads(
         assert w.stop() == 0
 
 
+def test_a_trainer_apart_learns_and_the_workers_that_never_learn_load_its_models(
+        deploy: Callable[..., Deployment], history: tuple[bytes, list[dict]]) -> None:
+    """Roles: workers with STREAMER_TRAINING=off score and learn nothing; `streamer
+    trainer` learns every example and publishes; the workers swap to its models."""
+    d = deploy(STREAMER_TRAINING="off", STREAMER_PUBLISH_EVERY="200")
+    start = pickle_version(history[0])
+    publish(d.settings, d.topic(topics.MODELS), history[0])
+    w = d.start_worker("w")
+    trainer = d.start_worker("trainer", command="trainer")
+    trainer.wait_ready()
+    produce_items(d.settings, simulated("industry_downturn", 200, 300, seed=67))
+    wait_processed(d, w)
+    examples = len(read_all(d.settings, d.topic(topics.TRAINING)))
+    assert examples >= 400
+    trainer.wait(lambda: trainer.value("streamer_training_examples_total") >= examples,
+                 f"{examples} examples learned by the trainer")
+    published = [pickle_version(r.value) for r in read_all(d.settings, d.topic(topics.MODELS))]
+    assert published[0] == start and published[-1] > start  # it resumed from the snapshot
+    w.wait(lambda: w.value("streamer_model_version") == published[-1],
+           f"the worker on model v{published[-1]}")
+    # the worker learned nothing itself, and the trainer scored nothing
+    assert w.value("streamer_training_examples_total") == 0
+    assert trainer.scored() == 0
+    for p in (w, trainer):
+        assert p.stop() == 0
+
+
 def test_a_range_is_read_from_kafka_and_a_read_that_cannot_finish_gives_up(
         kafka_bootstrap: str, make_topic: Callable[..., str],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:

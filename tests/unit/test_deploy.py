@@ -73,7 +73,7 @@ def test_compose_has_the_stack_and_streamer_services_use_known_settings_and_comm
     assert services["kafka"]["image"].startswith("apache/kafka:")
     known = streamer_variables()
     streamer_services = [n for n, s in services.items() if s.get("image", "").startswith("streamer")]
-    assert set(streamer_services) == {"topics", "worker1", "worker2", "simulator"}
+    assert set(streamer_services) == {"topics", "worker1", "worker2", "trainer", "simulator"}
     for name in streamer_services:
         s = services[name]
         assert s["build"] == "." and (REPO / "Dockerfile").is_file()
@@ -88,6 +88,9 @@ def test_compose_has_the_stack_and_streamer_services_use_known_settings_and_comm
         assert env["STREAMER_STORE"] == "rocksdb://"
         assert env["STREAMER_METRICS_ADDR"].endswith(":9400")
     assert services["worker1"]["volumes"] != services["worker2"]["volumes"]  # one store each
+    # roles: the workers only score; the trainer learns
+    assert services["worker1"]["environment"]["STREAMER_TRAINING"] == "off"
+    assert services["trainer"]["command"] == ["trainer"]
 
 
 def test_compose_mounts_files_that_exist_and_publishes_ports_on_localhost_only() -> None:
@@ -107,7 +110,7 @@ def test_compose_mounts_files_that_exist_and_publishes_ports_on_localhost_only()
         assert (prom / rule_file).is_file(), rule_file
     (job,) = config["scrape_configs"]
     targets = job["static_configs"][0]["targets"]
-    assert sorted(targets) == ["worker1:9400", "worker2:9400"]
+    assert sorted(targets) == ["trainer:9400", "worker1:9400", "worker2:9400"]
     assert set(t.split(":")[0] for t in targets) <= set(services)
     provider = yaml.safe_load(
         (GRAFANA / "provisioning" / "dashboards" / "streamer.yml").read_text())["providers"][0]
@@ -157,7 +160,7 @@ def test_k8s_manifests_build_and_the_workers_have_the_essentials() -> None:
     from streamer.settings import Settings
 
     m = manifests()
-    assert set(m) == {"ConfigMap", "Secret", "Service", "StatefulSet", "Job"}
+    assert set(m) == {"ConfigMap", "Secret", "Service", "StatefulSet", "Job", "Deployment"}
     sts, svc = m["StatefulSet"], m["Service"]
     pod = sts["spec"]["template"]
     # one data volume per pod, where the RocksDB store lives
@@ -190,6 +193,15 @@ def test_k8s_manifests_build_and_the_workers_have_the_essentials() -> None:
     Settings.from_env({**config, "STREAMER_SASL_USERNAME": "u", "STREAMER_SASL_PASSWORD": "p",
                        "STREAMER_MODEL_KEY": "k" * 32})
     assert m["Job"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["topics", "apply"]
+    # roles: the workers only score, one trainer learns, probed and scraped like them
+    assert config["STREAMER_TRAINING"] == "off" and c["args"] == ["worker"]
+    trainer = m["Deployment"]
+    t = container(trainer)
+    assert t["args"] == ["trainer"] and trainer["spec"]["replicas"] == 1
+    assert t["envFrom"] == c["envFrom"] and {e["name"] for e in t["env"]} >= {
+        e["name"] for e in c["env"]}
+    assert t["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert trainer["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == port
 
 
 def test_k8s_no_secret_in_plain_text() -> None:
