@@ -78,7 +78,7 @@ class PolicyConfig(NamedTuple):
     # The early score moves more (a new loan, a model update), and a borrower it raised
     # was otherwise resolved and raised again within days: a wider band for it.
     early_hysteresis: float = 0.5
-    cooldown_days: float = 14.0
+    cooldown_days: float = 30.0  # a payment cycle (settings.py)
     watch_dpd: int = 15
     high_dpd: int = 30
     critical_dpd: int = 60
