@@ -8,7 +8,7 @@ borrower events at each `--rates` value for `--seconds`, recording the send time
 before producing starts, reads every alert and matches its `trigger_event_id`. Latency =
 time the alert is read - time its trigger event was handed to the producer (both
 `time.perf_counter()` in this process; it includes the producer's linger of 5 ms, the
-worker's batch wait `STREAMER_BATCH_WAIT_S` and the alert's delivery).
+worker's batching (`--batch-wait-s`, its STREAMER_BATCH_WAIT_S) and the alert's delivery).
 
 Runs go round the rates `--runs` times (rate A, rate B, rate A, ...), each on the same worker,
 after a short unmeasured warm-up; between runs the worker's backlog is drained. Whether the
@@ -250,6 +250,9 @@ def main() -> int:
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--drain-timeout", type=float, default=120.0,
                         help="longest wait for the worker's backlog after a run")
+    parser.add_argument("--batch-wait-s", type=float, default=0.0,
+                        help="the worker's STREAMER_BATCH_WAIT_S (0: a batch ends when the "
+                             "queue runs dry; 0.05: Faust's take with its timer, as before)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks/results/latency.json")
     args = parser.parse_args()
 
@@ -260,7 +263,8 @@ def main() -> int:
         needed = sum(args.rates) * args.seconds * args.runs + max(args.rates) * WARMUP_S
         borrowers = max(1000, math.ceil(needed * 1.1 / EVENTS_PER_BORROWER_YEAR))
         items = list(generate("industry_downturn", borrowers, 365, 5, "2026-01-01").events())
-        env = {**bench_env(bootstrap, args.partitions), "STREAMER_TRAINING": "off"}
+        env = {**bench_env(bootstrap, args.partitions), "STREAMER_TRAINING": "off",
+               "STREAMER_BATCH_WAIT_S": str(args.batch_wait_s)}
         settings = Settings.from_env(env)
         if asyncio.run(topics.apply(settings, out=lambda _l: None)):
             sys.exit("streamer topics apply failed")

@@ -26,7 +26,9 @@ fi
 
 $PY benchmarks/replay_core.py --borrowers $replay --runs $runs
 $PY benchmarks/consumer_overhead.py
-$PY benchmarks/worker_throughput.py --bootstrap "$bootstrap" --borrowers $worker --runs $runs
+# as deployed: workers that only score, a trainer beside them
+$PY benchmarks/worker_throughput.py --bootstrap "$bootstrap" --borrowers $worker --runs $runs \
+  --trainer --out benchmarks/results/worker_throughput.json
 $PY benchmarks/worker_throughput.py --embedded --borrowers $worker --runs $runs --workers 1
 $PY benchmarks/latency.py --bootstrap "$bootstrap" --runs $runs --rates 1000 2000 5000
 $PY benchmarks/recovery.py --bootstrap "$bootstrap" --borrowers $recovery --runs $runs

