@@ -66,24 +66,32 @@ class Hats:
                 knots[f] = tuple(float(v) for v in q)
         return cls(knots)
 
+    # feature -> (knots, their columns' names); built on first use, so that a Hats
+    # pickled before it existed works too
+    _cols: dict[str, tuple[tuple[float, ...], tuple[str, ...]]] | None = None
+
     def transform_one(self, x: dict[str, float]) -> dict[str, float]:
         """Every basis column, zeros included (a scaler downstream needs to see them)."""
+        cols = self._cols
+        if cols is None:
+            cols = self._cols = {f: (k, tuple(f"{f}{SEP}{i}" for i in range(len(k))))
+                                 for f, k in self.knots.items()}
         out: dict[str, float] = {}
         for f, v in x.items():
-            k = self.knots.get(f)
-            if k is None:
+            kn = cols.get(f)
+            if kn is None:
                 out[f] = v
                 continue
-            cols = [0.0] * len(k)
+            k, names = kn
             last = len(k) - 1
+            for name in names:  # in their order, as the regression sums them
+                out[name] = 0.0
             if v <= k[0]:
-                cols[0] = 1.0
+                out[names[0]] = 1.0
             elif v >= k[last]:
-                cols[last] = 1.0
+                out[names[last]] = 1.0
             else:
                 i = bisect_right(k, v) - 1
                 w = (v - k[i]) / (k[i + 1] - k[i])
-                cols[i], cols[i + 1] = 1.0 - w, w
-            for i, c in enumerate(cols):
-                out[f"{f}{SEP}{i}"] = c
+                out[names[i]], out[names[i + 1]] = 1.0 - w, w
         return out

@@ -21,6 +21,7 @@ True
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 from typing import Annotated
 
@@ -47,6 +48,13 @@ SNAPSHOT_FORMAT = 4
 # already within 0.002 of LightGBM).
 EARLY_KNOTS = 5
 EARLY_WARMUP = 5000
+# Every model learns each positive example but only 1 in NEGATIVE_EVERY negatives, with
+# that weight (scaler, regression, its AdaGrad sums, calibrator and tree all count it so
+# many times, so the calibrated probability stays that of learning them all). Every
+# example is still scored (the rolling quality figures and the drift detector see all).
+# Which negatives: a hash of the borrower and the snapshot's time (`in_sample`), so a
+# replay learns the same ones every time. 1: learn every example.
+NEGATIVE_EVERY = 1
 
 
 def check_example(ex: TrainingExample) -> None:
@@ -57,6 +65,17 @@ def check_example(ex: TrainingExample) -> None:
     if unknown:
         raise ValueError(f"unknown feature {min(unknown)[:40]!r} in a training example "
                          f"({len(unknown)} unknown; see streamer/core/features.py)")
+
+
+def in_sample(borrower_id: str, ts: str, every: int) -> bool:
+    """Whether a negative example is among the 1 in `every` that the models learn: the
+    same answer on every run and every trainer (no random state).
+
+    >>> sum(in_sample(f"b{i}", "2026-01-01T00:00:00Z", 4) for i in range(4000))
+    965
+    """
+    digest = hashlib.blake2b(f"{borrower_id}|{ts}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % every == 0
 
 
 class Quality:
@@ -92,6 +111,9 @@ class Quality:
 
 
 class Trainer:
+    # a class default: a trainer restored from a snapshot samples as this code does
+    negative_every = NEGATIVE_EVERY
+
     def __init__(self, key: bytes, publish_every: int = 1000, early_budget: float = 0.0,
                  early_min_history_days: float = 0.0) -> None:
         self.key = key
@@ -132,19 +154,47 @@ class Trainer:
                 self.budget.add(ex.borrower_id, ts, ex.features, early, bad)
             except (msgspec.ValidationError, KeyError):
                 pass  # no valid time or not every feature: the models still learn it
-        return self.learn(ex.features, ex.label == 1, early)
+        sampled = None
+        if self.negative_every > 1:
+            sampled = in_sample(ex.borrower_id, ex.ts, self.negative_every)
+        return self.learn(ex.features, ex.label == 1, early, sampled)
 
-    def learn(self, x: dict[str, float], y: bool, early: bool | None = None) -> bytes | None:
+    def learn(self, x: dict[str, float], y: bool, early: bool | None = None,
+              sampled: bool | None = None) -> bytes | None:
         """Learn one example (`early`: its early label, if known); returns a signed
-        snapshot when one is due."""
-        loss = self.quality["champion"].update(y, self.champion.score_then_learn(x, y))
+        snapshot when one is due. `sampled`: whether the example is among the negatives
+        learned (`in_sample`), each with weight `negative_every`; None: learn it, weight 1.
+
+        >>> t = Trainer(key=b"k" * 32)
+        >>> t.negative_every = 4
+        >>> t.learn({"dpd_now": 0.0}, False, sampled=False)   # scored, not learned
+        >>> t.learn({"dpd_now": 0.0}, False, sampled=True)    # stands for 4 negatives
+        >>> t.learn({"dpd_now": 3.0}, True, sampled=False)    # a positive: always learned
+        >>> t.champion.n_learned, t.champion.n_positive, t.quality["champion"].n
+        (5, 1, 3)
+        """
+        neg = 1 if sampled is None else (self.negative_every if sampled else 0)
+        w = 1 if y else neg
+        if w:
+            p = self.champion.score_then_learn(x, y, w)
+        else:
+            p = self.champion.predict_proba_one(x)
+        loss = self.quality["champion"].update(y, p)
         self.quality["challenger"].update(y, self.challenger.predict_proba_one(x).get(True, 0.0))
         self.drift.update(loss)
         if self.drift.drift_detected:
             self.drifts += 1
-        self.challenger.learn_one(x, y)
+        if w:
+            self.challenger.learn_one(x, y, w=w)
         if early is not None:
-            self.quality["early"].update(early, self.early.score_then_learn(x, early))
+            # until its knots are fixed the early model holds every example for them
+            held = self.early.n_knots and self.early.basis is None
+            w = 1 if early or held else neg
+            if w:
+                p = self.early.score_then_learn(x, early, w)
+            else:
+                p = self.early.predict_proba_one(x)
+            self.quality["early"].update(early, p)
         self.examples += 1
         if self.examples % self.publish_every == 0:
             return self.publish()

@@ -13,13 +13,15 @@ from streamer.core.model import (
     RiskModel,
     Scorer,
     SnapshotRefused,
+    WeightedAdaGrad,
+    WeightedScaler,
     load_snapshot,
     make_challenger,
     sign,
 )
 from streamer.core.outputs import TrainingExample
 from streamer.core.policy import Policy, PolicyConfig, alert_id
-from streamer.core.trainer import Trainer
+from streamer.core.trainer import Trainer, in_sample
 
 KEY = b"test-key-" * 4
 
@@ -266,3 +268,89 @@ def test_a_training_example_with_a_feature_the_engine_lacks_is_refused():
                             b'"ts":"2026-02-20T23:59:00Z","v":1,"loan_id":"L1",'
                             b'"days_past_due":35,"overdue_amount":1100}')
     assert fx.outcome == "ok" and fx.alert.tier == "high"
+
+
+def test_a_weighted_example_counts_as_that_many_in_the_scaler_and_in_adagrads_sums():
+    """Learning x once with weight 3 leaves the scale, and AdaGrad's sums, as learning it
+    three times would; River's own AdaGrad would add 3^2 = 9 times its square."""
+    a, b = WeightedScaler(), WeightedScaler()
+    for x, w in (({"u": 1.0}, 1.0), ({"u": 5.0}, 3.0), ({"u": -2.0}, 2.0)):
+        a.learn_one(x, w=w)
+        for _ in range(int(w)):
+            b.learn_one(x)
+    assert a.counts["u"] == b.counts["u"] == 6
+    assert math.isclose(a.means["u"], b.means["u"]) and math.isclose(a.vars["u"], b.vars["u"])
+    opt = WeightedAdaGrad(0.1)
+    opt.weight = 3.0
+    opt.step(w={"u": 0.0}, g={"u": 3.0 * 0.5})  # the regression hands over w * gradient
+    assert math.isclose(opt.g2["u"], 3 * 0.5**2)
+
+
+def test_negatives_learned_one_in_four_with_weight_four_keep_the_probability_calibrated():
+    """A quarter of the negatives, weighted 4, and every positive: the calibrated
+    probability matches the observed rate, and the ranking, as learning them all does;
+    unweighted, the same sample would overstate the risk."""
+    data = list(examples(40000, seed=11))
+    held = data[30000:]
+    rate = sum(y for _, y in held) / len(held)
+    models = {"all": RiskModel(), "weighted": RiskModel(), "unweighted": RiskModel()}
+    for i, (x, y) in enumerate(data[:30000]):
+        models["all"].learn_one(x, y)
+        if y or i % 4 == 0:
+            models["weighted"].learn_one(x, y, 1 if y else 4)
+            models["unweighted"].learn_one(x, y)
+    mean = {name: sum(m.predict_proba_one(x) for x, _ in held) / len(held)
+            for name, m in models.items()}
+    assert abs(mean["weighted"] - rate) < 0.01 and abs(mean["all"] - rate) < 0.01, (mean, rate)
+    assert mean["unweighted"] > rate + 0.03, (mean, rate)
+    auc = {}
+    for name in ("all", "weighted"):
+        metric = RollingROCAUC(window_size=len(held))
+        for x, y in held:
+            metric.update(y, models[name].predict_proba_one(x))
+        auc[name] = metric.get()
+    assert abs(auc["all"] - auc["weighted"]) < 0.005, auc
+    # and the weight counts in the model's tally (its scorer's readiness)
+    assert models["weighted"].n_learned == pytest.approx(models["all"].n_learned, rel=0.05)
+
+
+def test_the_sample_of_negatives_is_a_fixed_quarter_and_the_trainer_learns_only_it():
+    """Which negatives are learned depends on the borrower and the snapshot's time only:
+    two trainers learn the same ones; every example is still scored."""
+    picks = [in_sample(f"b{i}", f"2026-03-{1 + i % 28:02d}T00:00:00Z", 4) for i in range(8000)]
+    assert picks == [in_sample(f"b{i}", f"2026-03-{1 + i % 28:02d}T00:00:00Z", 4)
+                     for i in range(8000)]
+    assert 0.23 < sum(picks) / len(picks) < 0.27
+    t = Trainer(KEY)
+    t.negative_every = 4
+    for i in range(400):
+        t.learn_example(TrainingExample(
+            borrower_id=f"b{i}", ts="2026-01-01T00:00:00Z", label=int(i % 40 == 0),
+            score=0.0, model_version=0, features={"dpd_now": float(i % 40 == 0)}))
+    kept = sum(in_sample(f"b{i}", "2026-01-01T00:00:00Z", 4) for i in range(400) if i % 40)
+    assert t.champion.n_learned == 10 + 4 * kept and t.champion.n_positive == 10
+    assert t.quality["champion"].n == 400
+
+
+def test_a_model_pickled_with_rivers_own_scaler_and_adagrad_loads_and_learns_weighted():
+    """Snapshots published before the weights (River's StandardScaler and AdaGrad in the
+    pipeline) load with the weight-aware steps, score as before and go on learning."""
+    import pickle
+
+    from river import optim, preprocessing
+
+    model = RiskModel()
+    for x, y in examples(2000):
+        model.learn_one(x, y)
+    scaler = model.pipeline["StandardScaler"]
+    lr = model.pipeline["LogisticRegression"]
+    scaler.__class__, lr.optimizer.__class__ = preprocessing.StandardScaler, optim.AdaGrad
+    old = pickle.dumps(model)
+    assert b"WeightedScaler" not in old and b"WeightedAdaGrad" not in old
+    loaded = pickle.loads(old)
+    assert isinstance(loaded.pipeline["StandardScaler"], WeightedScaler)
+    assert isinstance(loaded.pipeline["LogisticRegression"].optimizer, WeightedAdaGrad)
+    x = {"a": 1.0, "b": 2.0, "c": 0.5}
+    assert loaded.predict_proba_one(x) == model.predict_proba_one(x)
+    loaded.learn_one(x, False, 4)
+    assert loaded.n_learned == 2004 and loaded.pipeline["StandardScaler"].counts["a"] == 2004
