@@ -1,7 +1,7 @@
 """What the trainer spends per labeled example, stage by stage.
 
     .venv/bin/python benchmarks/trainer_cost.py EXAMPLES.jsonl [--model SNAPSHOT]
-        [--skip 0] [--limit 20000] [--runs 3] [--negative-every K]
+        [--skip 0] [--limit 20000] [--runs 3] [--negative-every champion=1,early=4]
 
 Reads `risk.training` examples (the `--examples` file of `streamer replay`), resumes a
 trainer from `--model` (a signed snapshot, e.g. a history model: mature models, the early
@@ -155,8 +155,9 @@ def main() -> None:
     parser.add_argument("--skip", type=int, default=0)
     parser.add_argument("--limit", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--negative-every", type=int,
-                        help="learn 1 in this many negatives (default: the trainer's own)")
+    parser.add_argument("--negative-every", metavar="MODEL=K,...",
+                        help="the models' 1-in-k samples of negatives, e.g. "
+                             "champion=1,challenger=4,early=4 (default: the trainer's own)")
     parser.add_argument("--out", type=Path, default=RESULTS / "trainer_cost.json")
     args = parser.parse_args()
     settings = Settings.from_env()
@@ -170,7 +171,11 @@ def main() -> None:
         start = Trainer(key, settings.publish_every, settings.early_budget,
                         settings.early_min_history_days)
     if args.negative_every:
-        start.negative_every = args.negative_every
+        every = dict(start.negative_every)
+        for part in args.negative_every.split(","):
+            name, _, k = part.partition("=")
+            every[name] = int(k)
+        start.negative_every = every
     examples = load(args.examples, args.skip, args.limit)
     runs = [one_run(start, examples) for _ in range(args.runs)]
     keys = ("total", "instrumented_total", *STAGES)
@@ -179,7 +184,7 @@ def main() -> None:
         "early_labelled": sum(ex.early_label is not None for ex in examples),
         "positives": sum(ex.label for ex in examples),
         "runs": args.runs,
-        "negative_every": getattr(start, "negative_every", 1),
+        "negative_every": getattr(start, "negative_every", None),
         "source": str(args.examples), "model": str(args.model) if args.model else None,
         "python": platform.python_version(),
         "us_per_example": {k: round(statistics.median(r[k] for r in runs), 1) for k in keys},

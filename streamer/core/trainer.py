@@ -48,13 +48,13 @@ SNAPSHOT_FORMAT = 4
 # already within 0.002 of LightGBM).
 EARLY_KNOTS = 5
 EARLY_WARMUP = 5000
-# Every model learns each positive example but only 1 in NEGATIVE_EVERY negatives, with
-# that weight (scaler, regression, its AdaGrad sums, calibrator and tree all count it so
-# many times, so the calibrated probability stays that of learning them all). Every
-# example is still scored (the rolling quality figures and the drift detector see all).
-# Which negatives: a hash of the borrower and the snapshot's time (`in_sample`), so a
-# replay learns the same ones every time. 1: learn every example.
-NEGATIVE_EVERY = 1
+# Each model learns every positive example but only 1 in k negatives (k below), with
+# weight k: scaler, regression, its AdaGrad sums, calibrator and tree all count it k
+# times, so the calibrated probability stays that of learning them all. Every example
+# is still scored by every model (the rolling quality figures and the drift detector see
+# all). Which negatives: `sample_key`, a hash of the borrower and the snapshot's time, so
+# a replay learns the same ones every time. 1: learn every example.
+NEGATIVE_EVERY = {"champion": 1, "challenger": 1, "early": 1}
 
 
 def check_example(ex: TrainingExample) -> None:
@@ -67,15 +67,16 @@ def check_example(ex: TrainingExample) -> None:
                          f"({len(unknown)} unknown; see streamer/core/features.py)")
 
 
-def in_sample(borrower_id: str, ts: str, every: int) -> bool:
-    """Whether a negative example is among the 1 in `every` that the models learn: the
-    same answer on every run and every trainer (no random state).
+def sample_key(borrower_id: str, ts: str) -> int:
+    """A fixed 64-bit number per example: a model that learns 1 in k negatives learns
+    those whose key is a multiple of k (`Trainer.learn`). The same on every run and every
+    trainer (no random state); the models' samples nest (1 in 8 lie within 1 in 4).
 
-    >>> sum(in_sample(f"b{i}", "2026-01-01T00:00:00Z", 4) for i in range(4000))
+    >>> sum(sample_key(f"b{i}", "2026-01-01T00:00:00Z") % 4 == 0 for i in range(4000))
     965
     """
     digest = hashlib.blake2b(f"{borrower_id}|{ts}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") % every == 0
+    return int.from_bytes(digest, "big")
 
 
 class Quality:
@@ -154,27 +155,33 @@ class Trainer:
                 self.budget.add(ex.borrower_id, ts, ex.features, early, bad)
             except (msgspec.ValidationError, KeyError):
                 pass  # no valid time or not every feature: the models still learn it
-        sampled = None
-        if self.negative_every > 1:
-            sampled = in_sample(ex.borrower_id, ex.ts, self.negative_every)
-        return self.learn(ex.features, ex.label == 1, early, sampled)
+        return self.learn(ex.features, ex.label == 1, early,
+                          sample_key(ex.borrower_id, ex.ts))
 
     def learn(self, x: dict[str, float], y: bool, early: bool | None = None,
-              sampled: bool | None = None) -> bytes | None:
+              key: int | None = None) -> bytes | None:
         """Learn one example (`early`: its early label, if known); returns a signed
-        snapshot when one is due. `sampled`: whether the example is among the negatives
-        learned (`in_sample`), each with weight `negative_every`; None: learn it, weight 1.
+        snapshot when one is due. `key`: the example's `sample_key`, which picks the
+        negatives that a model sampling 1 in k learns, with weight k; None: every model
+        learns it with weight 1. Every example is scored by every model.
 
         >>> t = Trainer(key=b"k" * 32)
-        >>> t.negative_every = 4
-        >>> t.learn({"dpd_now": 0.0}, False, sampled=False)   # scored, not learned
-        >>> t.learn({"dpd_now": 0.0}, False, sampled=True)    # stands for 4 negatives
-        >>> t.learn({"dpd_now": 3.0}, True, sampled=False)    # a positive: always learned
+        >>> t.negative_every = {"champion": 4, "challenger": 4, "early": 4}
+        >>> t.learn({"dpd_now": 0.0}, False, key=5)   # not a multiple of 4: scored only
+        >>> t.learn({"dpd_now": 0.0}, False, key=8)   # stands for 4 negatives
+        >>> t.learn({"dpd_now": 3.0}, True, key=5)    # a positive: always learned
         >>> t.champion.n_learned, t.champion.n_positive, t.quality["champion"].n
         (5, 1, 3)
         """
-        neg = 1 if sampled is None else (self.negative_every if sampled else 0)
-        w = 1 if y else neg
+        every = self.negative_every
+
+        def weight(model: str, positive: bool) -> int:
+            k = every[model]
+            if positive or key is None or k == 1:
+                return 1
+            return k if key % k == 0 else 0
+
+        w = weight("champion", y)
         if w:
             p = self.champion.score_then_learn(x, y, w)
         else:
@@ -184,12 +191,13 @@ class Trainer:
         self.drift.update(loss)
         if self.drift.drift_detected:
             self.drifts += 1
+        w = weight("challenger", y)
         if w:
             self.challenger.learn_one(x, y, w=w)
         if early is not None:
             # until its knots are fixed the early model holds every example for them
             held = self.early.n_knots and self.early.basis is None
-            w = 1 if early or held else neg
+            w = weight("early", early or held)
             if w:
                 p = self.early.score_then_learn(x, early, w)
             else:

@@ -21,7 +21,7 @@ from streamer.core.model import (
 )
 from streamer.core.outputs import TrainingExample
 from streamer.core.policy import Policy, PolicyConfig, alert_id
-from streamer.core.trainer import Trainer, in_sample
+from streamer.core.trainer import Trainer, sample_key
 
 KEY = b"test-key-" * 4
 
@@ -317,18 +317,20 @@ def test_negatives_learned_one_in_four_with_weight_four_keep_the_probability_cal
 def test_the_sample_of_negatives_is_a_fixed_quarter_and_the_trainer_learns_only_it():
     """Which negatives are learned depends on the borrower and the snapshot's time only:
     two trainers learn the same ones; every example is still scored."""
-    picks = [in_sample(f"b{i}", f"2026-03-{1 + i % 28:02d}T00:00:00Z", 4) for i in range(8000)]
-    assert picks == [in_sample(f"b{i}", f"2026-03-{1 + i % 28:02d}T00:00:00Z", 4)
-                     for i in range(8000)]
-    assert 0.23 < sum(picks) / len(picks) < 0.27
+    keys = [sample_key(f"b{i}", f"2026-03-{1 + i % 28:02d}T00:00:00Z") for i in range(8000)]
+    assert keys == [sample_key(f"b{i}", f"2026-03-{1 + i % 28:02d}T00:00:00Z")
+                    for i in range(8000)]
+    assert 0.23 < sum(k % 4 == 0 for k in keys) / len(keys) < 0.27
     t = Trainer(KEY)
-    t.negative_every = 4
+    t.negative_every = {"champion": 4, "challenger": 1, "early": 4}
     for i in range(400):
         t.learn_example(TrainingExample(
             borrower_id=f"b{i}", ts="2026-01-01T00:00:00Z", label=int(i % 40 == 0),
             score=0.0, model_version=0, features={"dpd_now": float(i % 40 == 0)}))
-    kept = sum(in_sample(f"b{i}", "2026-01-01T00:00:00Z", 4) for i in range(400) if i % 40)
+    kept = sum(sample_key(f"b{i}", "2026-01-01T00:00:00Z") % 4 == 0
+               for i in range(400) if i % 40)
     assert t.champion.n_learned == 10 + 4 * kept and t.champion.n_positive == 10
+    assert t.challenger._train_weight_seen_by_model == 400  # 1 in 1: every example
     assert t.quality["champion"].n == 400
 
 
