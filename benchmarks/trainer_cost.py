@@ -19,7 +19,8 @@ is a bit above the plain total). A stage's time excludes the stages it calls:
 - publish: a snapshot every `publish_every` examples (its threshold and pickling)
 - rest: the checks, rolling quality figures, drift detector
 
-Prints medians (and min-max) in microseconds per example and writes
+Times are the process's CPU time (`time.process_time`), steadier than wall time on a
+shared machine. Prints medians (and min-max) in microseconds per example and writes
 benchmarks/results/trainer_cost.json.
 """
 
@@ -68,7 +69,7 @@ class Clock:
         self._stack: list[list] = []  # [stage, started, time of the stages inside]
 
     def wrap(self, stage: str, fn: Callable) -> Callable:
-        spent, stack, now = self.spent, self._stack, time.perf_counter
+        spent, stack, now = self.spent, self._stack, time.process_time
 
         def timed(*args, **kwargs):
             frame = [stage, now(), 0.0]
@@ -130,7 +131,7 @@ def one_run(start: Trainer, examples: list[TrainingExample]) -> dict[str, float]
     """µs per example: the plain total, then each stage from an instrumented pass."""
     n = len(examples)
     trainer = fresh(start)
-    learn, now = trainer.learn_example, time.perf_counter
+    learn, now = trainer.learn_example, time.process_time
     t = now()
     for ex in examples:
         learn(ex)

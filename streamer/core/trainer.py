@@ -54,7 +54,7 @@ EARLY_WARMUP = 5000
 # is still scored by every model (the rolling quality figures and the drift detector see
 # all). Which negatives: `sample_key`, a hash of the borrower and the snapshot's time, so
 # a replay learns the same ones every time. 1: learn every example.
-NEGATIVE_EVERY = {"champion": 1, "challenger": 1, "early": 1}
+NEGATIVE_EVERY = {"champion": 1, "challenger": 4, "early": 4}
 
 
 def check_example(ex: TrainingExample) -> None:
