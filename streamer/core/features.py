@@ -6,7 +6,7 @@ reason such as ``days_since_income = 2.1`` (months) reads plainly on an alert.
 >>> from streamer.core.context import Context
 >>> from streamer.core.state import BorrowerState
 >>> x = compute(BorrowerState.new(), Context(), now=0.0)
->>> len(x) == len(FEATURES), x["utilization"], x["coverage"]
+>>> tuple(x) == FEATURES, x["utilization"], x["coverage"]
 (True, 0.0, 1.0)
 """
 
@@ -74,7 +74,8 @@ def _clip(x: float, lo: float, hi: float) -> float:
 
 def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
             ) -> dict[str, float]:
-    """The feature dict of a borrower as of event time `now` (`dpd`: s.dpd_now if known)."""
+    """The feature dict of a borrower as of event time `now` (`dpd`: s.dpd_now if known),
+    in `FEATURES` order (its values are the row `Scorer.score_row` reads)."""
     if dpd is None:
         dpd = s.dpd_now
     short, long = s.flows_at(now)
