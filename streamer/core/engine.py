@@ -195,7 +195,8 @@ class Engine:
         elif self.policy.deserved(s.tier, score, dpd, scorer.ready and not young, early):
             s.tier_since = now  # the cooldown counts from the last day the tier was earned
         if self.labeler.due(s, now):
-            self.labeler.maybe_snapshot(s, now, score, scorer.version, features.to_vector(x), dpd)
+            self.labeler.maybe_snapshot(s, now, score, scorer.version,
+                                        features.row_to_vector(row), dpd)
         self.states[bid] = s  # write back: a table store persists on assignment
 
         fx.score = ScoreUpdate(borrower_id=bid, ts=event.ts.isoformat(), score=score,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 
 from streamer.core.context import Context
 from streamer.core.state import (
@@ -165,7 +166,19 @@ def to_vector(x: dict[str, float]) -> bytes:
     >>> len(v), round(from_vector(v)["income_log"], 3)
     (88, 0.123)
     """
-    return _HALF.pack(*[_clip(x[name], -_HALF_MAX, _HALF_MAX) for name in FEATURES])
+    return row_to_vector([x[name] for name in FEATURES])
+
+
+def row_to_vector(row: Sequence[float]) -> bytes:
+    """`to_vector` of the features as a row in `FEATURES` order (the engine's).
+
+    >>> row_to_vector([1e9] + [0.0] * (len(FEATURES) - 1))[:2] == to_vector(
+    ...     dict.fromkeys(FEATURES, 65_504.0))[:2]
+    True
+    """
+    if -_HALF_MAX <= min(row) and max(row) <= _HALF_MAX:  # bounded features: the usual case
+        return _HALF.pack(*row)
+    return _HALF.pack(*[_clip(v, -_HALF_MAX, _HALF_MAX) for v in row])
 
 
 def from_vector(data: bytes) -> dict[str, float]:

@@ -124,8 +124,10 @@ class Policy:
                factor: float = 1.0, early_factor: float = 1.0) -> tuple[int, int]:
         """The tiers (ranks) the default score and the early score reach."""
         by_score = by_early = 0
-        if ready:
-            by_score = next((r for r in (3, 2, 1) if score >= self._enter[r] * factor), 0)
+        if ready:  # the highest tier whose threshold the score reaches (on every event)
+            enter = self._enter
+            by_score = (3 if score >= enter[3] * factor else 2 if score >= enter[2] * factor
+                        else 1 if score >= enter[1] * factor else 0)
         if early is not None:
             by_early = RANK["high"] if early >= self.config.early_high * early_factor else 0
         return by_score, by_early
