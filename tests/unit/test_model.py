@@ -15,6 +15,8 @@ from streamer.core.model import (
     SnapshotRefused,
     WeightedAdaGrad,
     WeightedScaler,
+    _logit,
+    _sigmoid,
     load_snapshot,
     make_challenger,
     sign,
@@ -69,6 +71,47 @@ def test_a_model_with_feature_curves_compiles_to_the_same_probability_and_reason
         mean_logit += sum(base for _, _, base in scorer.curves.values())
         assert math.isclose(mean_logit + sum(c for _, _, c in scorer.contributions(x)), zi,
                             abs_tol=1e-9)
+
+
+def test_the_compiled_logit_is_the_sum_of_the_terms_to_the_last_bit():
+    """The engine scores a row in FEATURES order with straight-line code: it must give the
+    sum `offset + coef * x + curve(x)` of the terms, in their order, exactly (a tier moves
+    at a threshold, and replays are compared alert for alert), at the knots, between them
+    and beyond both ends, and from a dict as from a row."""
+    from streamer.core.features import FEATURES
+    from streamer.core.splines import Hats, curve
+
+    rng = random.Random(5)
+    bent = ("income_trend", "utilization", "days_since_income")
+    knots = {"income_trend": (-1.0, -0.25, 0.0, 0.5, 2.0), "utilization": (0.0, 0.7),
+             "days_since_income": (0.0, 0.3, 1.1, 6.0)}
+    coef = {f"{f}@{i}": rng.uniform(-2, 2) for f in bent for i in range(len(knots[f]))}
+    coef.update({"dpd_now": 1.7, "in_grace": -0.4, "credit_score": -0.3})
+    means = {name: rng.uniform(0, 1) for name in coef}
+    scorer = Scorer(1, coef, means, intercept=-3.1, cal_a=0.9, cal_b=-0.2,
+                    basis=Hats(knots))
+    assert set(scorer.curves) == set(bent)
+    probes = [v for k in knots.values() for v in k] + [-5.0, 0.35, 1.0, 9.0]
+    for _ in range(300):
+        x = dict.fromkeys(FEATURES, 0.0)
+        for f in (*bent, "dpd_now", "in_grace", "credit_score"):
+            x[f] = rng.choice(probes) if rng.random() < 0.5 else rng.uniform(-2, 8)
+        z = scorer.offset
+        for f, c in scorer.linear.items():
+            z += c * x[f]
+        for f, (k, values, _) in scorer.curves.items():
+            z += curve(k, values, x[f])
+        expected = scorer.calibrate(_logit(_sigmoid(z)))
+        assert scorer.score(x) == expected
+        assert scorer.score_row([x[f] for f in FEATURES]) == expected
+
+
+def test_a_scorer_of_features_the_engine_lacks_scores_dicts_but_no_row():
+    # a coefficient that is not finite compiles too (as a float('nan') in the code)
+    scorer = Scorer(1, {"a": 2.0, "nan": float("nan")}, {"a": 0.0, "nan": 0.0}, -1.0)
+    assert math.isnan(scorer.score({"a": 1.0, "nan": 0.0}))
+    with pytest.raises(KeyError, match="not in features.FEATURES"):
+        scorer.score_row([0.0])
 
 
 def test_scorer_is_not_ready_before_enough_outcomes():

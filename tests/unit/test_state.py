@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 
 from streamer.core.events import decode
 from streamer.core.state import DAY, INCOME, LONG, SHORT, BorrowerState
@@ -152,3 +153,15 @@ def test_what_the_loans_cost_a_month_against_income_and_when_gambling_was_last_s
     old = build(opened(), *salary, event("installment_due", 91, loan_id="L9", installment_no=3,
                                          due_date="2026-04-02", amount_due=1200))
     assert old.monthly_cost == 1200
+
+
+def test_a_row_packs_to_the_vector_of_its_dict():
+    """The engine packs snapshot vectors from the row the scorers read: the same float16
+    bytes as from the dict, a value beyond float16 clipped either way."""
+    from streamer.core.features import FEATURES, row_to_vector, to_vector
+
+    rng = random.Random(2)
+    for _ in range(200):
+        row = [rng.choice((0.0, 1.0, rng.uniform(-5, 5), rng.uniform(-1e6, 1e6), math.inf,
+                           -math.inf)) for _ in FEATURES]
+        assert row_to_vector(row) == to_vector(dict(zip(FEATURES, row)))
