@@ -68,8 +68,11 @@ def stage_split(path: Path, engine: Engine, limit: int = 300_000,
     feats = time.perf_counter() - t
     sample = [(features.compute(states[e.borrower_id], ctx, ts), ts) for e, ts in borrower[:scored]]
     champion, early = engine.scorer, engine.early
+    scores = []
     t = time.perf_counter()
-    scores = [(champion.score(x), early.score(x) if early.ready else None) for x, _ in sample]
+    for x, _ in sample:
+        row = list(x.values())  # as the engine reads them: a row in FEATURES order
+        scores.append((champion.score_row(row), early.score_row(row) if early.ready else None))
     model = time.perf_counter() - t
     policy, tier, since = engine.policy, "none", 0.0
     t = time.perf_counter()

@@ -374,13 +374,30 @@ class Scorer:
 
     def score(self, x: dict[str, float]) -> float:
         """The calibrated probability of the features `x` (by name)."""
-        return self.calibrate(_logit(_sigmoid(self._logit_of(x))))
+        return self._probability(self._logit_of(x))
 
     def score_row(self, row: Sequence[float]) -> float:
         """`score` of the features as a row in `features.FEATURES` order."""
         if self._logit_of_row is None:
             raise KeyError(f"{sorted(self.inputs() - KNOWN)} are not in features.FEATURES")
-        return self.calibrate(_logit(_sigmoid(self._logit_of_row(row))))
+        return self._probability(self._logit_of_row(row))
+
+    def _probability(self, z: float) -> float:
+        """`calibrate(_logit(_sigmoid(z)))` in one call, the same operations on the same
+        floats: the base model's probability, bounded to [1e-6, 1 - 1e-6] as the River
+        pipeline's is before the calibrator, then calibrated. (Four calls cost a quarter
+        of what the early model's whole logit does.)"""
+        if z >= 0:
+            p = 1.0 / (1.0 + math.exp(-z))
+        else:
+            e = math.exp(z)
+            p = e / (1.0 + e)
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        z = self.cal_a * math.log(p / (1.0 - p)) + self.cal_b
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
 
     def inputs(self) -> set[str]:
         """The features this scorer reads."""

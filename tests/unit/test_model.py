@@ -106,6 +106,15 @@ def test_the_compiled_logit_is_the_sum_of_the_terms_to_the_last_bit():
         assert scorer.score_row([x[f] for f in FEATURES]) == expected
 
 
+@pytest.mark.parametrize("cal_a, cal_b", [(1.0, 0.0), (0.83, -0.41), (1.2, 0.3)])
+def test_the_probability_of_a_logit_is_the_calibrated_sigmoid_exactly(cal_a, cal_b):
+    scorer = Scorer(1, {}, {}, 0.0, cal_a, cal_b)
+    rng = random.Random(8)
+    for z in [0.0, -0.0, 13.8, -13.8, 40.0, -40.0, 800.0, -800.0] + [
+            rng.uniform(-20, 20) for _ in range(2000)]:
+        assert scorer._probability(z) == scorer.calibrate(_logit(_sigmoid(z)))
+
+
 def test_a_scorer_of_features_the_engine_lacks_scores_dicts_but_no_row():
     # a coefficient that is not finite compiles too (as a float('nan') in the code)
     scorer = Scorer(1, {"a": 2.0, "nan": float("nan")}, {"a": 0.0, "nan": 0.0}, -1.0)
