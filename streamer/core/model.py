@@ -111,6 +111,8 @@ class WeightedScaler(preprocessing.StandardScaler):
             old_mean = means[i]
             means[i] += w * (xi - old_mean) / counts[i]
             vars_[i] += w * ((xi - old_mean) * (xi - means[i]) - vars_[i]) / counts[i]
+
+
 def _literal(v: float) -> str:
     """A float as Python source that reads back as the same float (inf and nan too)."""
     return repr(v) if math.isfinite(v) else f"float('{v}')"
