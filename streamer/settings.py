@@ -32,6 +32,9 @@ expected form; the CLI prints it and exits 2.
 | STREAMER_MODEL_MIN_HISTORY_DAYS | 30 | days an account must have been open before the default score may raise its tier (its score is published from the first event): at opening the model knows only the application, and a tier it raised then is not something anyone can act on. Hard rules apply from day one; an account opened before go-live counts from its first money flow seen |
 | STREAMER_COOLDOWN_DAYS | 30 | event-time days a tier is kept after the last day it was earned (a score at its threshold, a DPD floor): a tier goes down only after a quiet month, a full payment cycle (on the simulated books 14 days sent 21-24% more alerts and caught the same defaulters; `benchmarks/quality.sh`) |
 | STREAMER_TOPIC_PREFIX | (empty) | prepended to every topic name of topics/topics.yaml, e.g. `staging.` (changelogs are named after STREAMER_APP_ID) |
+| STREAMER_FAUST_CYTHON | off | Faust's `cython_optimizations` (its repaired Cython fast paths for stream iteration and decoding, opt-in upstream): `on` or `off` (see README, Performance) |
+| STREAMER_STREAM_BUFFER_MAXSIZE | 4096 | Faust's `stream_buffer_maxsize`: events a stream's queue holds before the consumer pauses its partitions |
+| STREAMER_MAX_POLL_RECORDS | 0 | Faust's `broker_max_poll_records`: most records one fetch hands out (0: no limit, aiokafka's default) |
 | STREAMER_DRAIN_FAST_PATH | on | `on`: the worker's consumer delivers a message without Faust's four asyncio tasks when it can (`streamer/faust015/consumer.py`); `off`: Faust's own fetch loop |
 | STREAMER_TRAINING | on | `on`: this worker group also runs the trainer on risk.training (one process for everything); `off`: the workers score with the newest snapshot on risk.models and never learn (with a `streamer trainer` beside them, or frozen) |
 | STREAMER_BATCH_MAX | 1000 | most events a worker processes before it waits for their outputs to be acknowledged |
@@ -88,6 +91,9 @@ class Settings:
     topic_prefix: str = ""
     training: str = "on"
     drain_fast_path: str = "on"
+    faust_cython: str = "off"
+    stream_buffer_maxsize: int = 4096
+    max_poll_records: int = 0
     batch_max: int = 1000
     batch_wait_s: float = 0.0
     cache_borrowers: int = 10_000
@@ -101,6 +107,7 @@ class Settings:
         "processing_guarantee": ("at_least_once", "exactly_once"),
         "training": ("on", "off"),
         "drain_fast_path": ("on", "off"),
+        "faust_cython": ("on", "off"),
         "log_level": ("debug", "info", "warning", "error"),
     }
 
@@ -133,9 +140,11 @@ class Settings:
                     + ", ".join(allowed))
         for name in ("partitions", "publish_every", "snapshot_interval_days",
                      "label_horizon_days", "batch_max", "cache_borrowers",
-                     "session_timeout_s"):
+                     "session_timeout_s", "stream_buffer_maxsize"):
             if getattr(self, name) <= 0:
                 raise SettingsError(f"STREAMER_{name.upper()} must be > 0")
+        if self.max_poll_records < 0:
+            raise SettingsError("STREAMER_MAX_POLL_RECORDS must be >= 0 (0: no limit)")
         if self.batch_wait_s < 0:
             raise SettingsError("STREAMER_BATCH_WAIT_S must be >= 0 (0: a batch ends when "
                                 "the queue runs dry)")

@@ -71,6 +71,19 @@ def test_faust_settings_keep_private_endpoints_off() -> None:
     assert credentials(Settings()) is None
 
 
+def test_faust_knobs_reach_faust_and_their_defaults_are_fausts() -> None:
+    from streamer.runtime.app import faust_settings
+
+    default = faust_settings(Settings())
+    assert (default["cython_optimizations"], default["stream_buffer_maxsize"],
+            default["broker_max_poll_records"]) == (False, 4096, None)
+    tuned = faust_settings(Settings.from_env({
+        "STREAMER_FAUST_CYTHON": "on", "STREAMER_STREAM_BUFFER_MAXSIZE": "131072",
+        "STREAMER_MAX_POLL_RECORDS": "2000"}))
+    assert (tuned["cython_optimizations"], tuned["stream_buffer_maxsize"],
+            tuned["broker_max_poll_records"]) == (True, 131072, 2000)
+
+
 def test_other_faust_versions_are_refused_in_one_line(tmp_path) -> None:
     """streamer/faust015 was proven on exact versions: any other stops `streamer worker`
     (exit 2) with one line that says what is installed, what is needed and how to fix it."""
