@@ -161,8 +161,11 @@ class Policy:
                  early: float | None = None) -> bool:
         """Whether what the borrower shows now would raise them to `tier`: the quiet
         spell a tier needs before it is left (`cooldown_days`) starts again."""
+        rank = RANK[tier]
+        if not rank:  # most events: a borrower under no tier (no second look at the scores)
+            return False
         return max(self.floor(dpd), *self._ranks(score, early if dpd == 0 else None,
-                                                 ready)) >= RANK[tier] > 0
+                                                 ready)) >= rank
 
     def reasons(self, contributions: list[tuple[str, float, float]], kind: str
                 ) -> list[tuple[str, float, float]]:
