@@ -37,12 +37,20 @@ def _months_axis(*axes) -> None:
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
 
 
-def _stacked(ax, x: list[str], series) -> None:
-    """Bars stacked in order, one (label, color, values) per layer."""
+def _stacked(report: dict, name: str, title: str, ylabel: str, series) -> str:
+    """A month-end chart of bars stacked in order, one (label, color, values) per layer."""
+    fig = figure(7.5, 3.6)
+    ax = fig.subplots()
+    x = _labels(report)
     bottom = [0.0] * len(x)
     for label, color, values in series:
         ax.bar(x, values, bottom=bottom, color=color, label=label)
         bottom = [b + v for b, v in zip(bottom, values)]
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(title, fontsize=10)
+    _months_axis(ax)
+    return to_svg(fig, name)
 
 
 def book(report: dict) -> str:
@@ -62,17 +70,12 @@ def book(report: dict) -> str:
 
 
 def delinquency(report: dict) -> str:
-    fig = figure(7.5, 3.6)
-    ax = fig.subplots()
-    x = _labels(report)
-    _stacked(ax, x, ((f"{bucket} DPD", color,
-                      [100 * (m["delinquency"]["share"][bucket] or 0) for m in report["months"]])
-                     for bucket, color in zip(report["buckets"][1:], BUCKET_COLORS[1:])))
-    ax.set_ylabel("% of open accounts")
-    ax.legend(fontsize=8, loc="upper left")
-    ax.set_title("Delinquency by bucket at month end (worst loan)", fontsize=10)
-    _months_axis(ax)
-    return to_svg(fig, "delinquency")
+    return _stacked(
+        report, "delinquency", "Delinquency by bucket at month end (worst loan)",
+        "% of open accounts",
+        ((f"{bucket} DPD", color,
+          [100 * (m["delinquency"]["share"][bucket] or 0) for m in report["months"]])
+         for bucket, color in zip(report["buckets"][1:], BUCKET_COLORS[1:])))
 
 
 def roll_rates(report: dict) -> str:
@@ -121,17 +124,11 @@ def vintages(report: dict) -> str:
 
 
 def tiers(report: dict) -> str:
-    fig = figure(7.5, 3.6)
-    ax = fig.subplots()
-    x = _labels(report)
-    _stacked(ax, x, ((tier, color, [m["tiers"][tier]["exposure"] / 1e6
-                                    for m in report["months"]])
-                     for tier, color in TIER_COLORS.items()))
-    ax.legend(fontsize=8, loc="upper left")
-    ax.set_ylabel("exposure, million CNY")
-    ax.set_title("Exposure under an alert tier at month end (tier none not shown)", fontsize=10)
-    _months_axis(ax)
-    return to_svg(fig, "tiers")
+    return _stacked(
+        report, "tiers", "Exposure under an alert tier at month end (tier none not shown)",
+        "exposure, million CNY",
+        ((tier, color, [m["tiers"][tier]["exposure"] / 1e6 for m in report["months"]])
+         for tier, color in TIER_COLORS.items()))
 
 
 def alerts(report: dict) -> str:
