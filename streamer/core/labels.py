@@ -113,8 +113,14 @@ class Labeler:
 
     def mature(self, s: BorrowerState, now: float, dpd: int) -> list[Matured]:
         """Label what a default, a delinquency or a miss decides; release, in snapshot
-        order, the examples whose outcome is known."""
+        order, the examples whose outcome is known.
+
+        Its cost does not grow with what a borrower has pending: an overdue borrower's
+        events touch only the snapshots that have not seen them yet, and only those past
+        their horizon are looked at for release (the pending list is in time order).
+        """
         pending = s.pending
+        horizon = self.horizon
         seen = 0
         if dpd < DEFAULT_DPD:
             s.defaulted_at = 0.0
@@ -128,39 +134,53 @@ class Labeler:
             seen |= MISSED
             if dpd >= DELINQUENT_DPD:
                 seen |= DELINQUENT
-            for p in pending:
-                if now <= p.ts + self.horizon:
-                    p.label = max(p.label, 0) | seen
+            # Newest first: a snapshot within its horizon has seen every outcome that a
+            # newer one has (each came after both were taken, and while both were open),
+            # so the first that holds them all ends the walk.
+            opened = now - horizon
+            for p in reversed(pending):
+                if p.ts < opened:
+                    break
+                label = p.label
+                if label >= 0 and label & seen == seen:
+                    break
+                p.label = max(label, 0) | seen
             if seen & DEFAULTED:
                 # the spell ends in default: the snapshots that saw one of its misses
                 # within their horizon (a miss of an earlier, closed spell does not count)
                 for p in pending:
-                    if p.label > 0 and p.label & MISSED and s.spell_start <= p.ts + self.horizon:
+                    if p.label > 0 and p.label & MISSED and s.spell_start <= p.ts + horizon:
                         p.label |= SPELL_DEFAULTED
-        if not pending or pending[0].ts + self.horizon >= now:
+        if not pending or pending[0].ts + horizon >= now:
             return []
-        cutoff = now - self.horizon
+        cutoff = now - horizon
+        # whether a miss's spell is over is the borrower's, not a snapshot's; once one
+        # snapshot waits for it, every newer one that waits on a miss waits too (`_waits`)
+        closed = dpd == 0 and now - s.last_overdue_ts > SPELL_GAP
         done, waiting = [], []
+        past = 0  # how many are past their horizon: a prefix, as pending is in time order
+        waits = False
         for p in pending:
-            if p.ts >= cutoff or not self._decided(s, p, now, dpd):
+            if p.ts >= cutoff:
+                break
+            past += 1
+            bits = p.label if p.label > 0 else 0
+            if bits & MISSED and not bits & (SPELL_DEFAULTED | NOT_CURRENT) and (
+                    waits or self._waits(p.ts, s.spell_start, now, closed)):
+                waits = True
                 waiting.append(p)
                 continue
-            bits = max(p.label, 0)
             early = None if bits & NOT_CURRENT else int(bits & (SPELL_DEFAULTED | DEFAULTED) > 0)
             done.append(Matured(p.ts, bits & DEFAULTED, early, p.score, p.model_version,
                                 p.vector))
         if done:
-            s.pending = waiting
+            s.pending = waiting + pending[past:]
         return done
 
-    def _decided(self, s: BorrowerState, p: Pending, now: float, dpd: int) -> bool:
-        """Is the early outcome of a snapshot past its horizon known? Unless it saw a miss
-        within its horizon, yes; if it did, once that miss's spell ended in default, closed
-        (SPELL_GAP days current), or MAX_WAIT_DAYS after the horizon (then: no default)."""
-        bits = max(p.label, 0)
-        if not bits & MISSED or bits & (SPELL_DEFAULTED | NOT_CURRENT):
-            return True
-        if now > p.ts + self.horizon + self.max_wait:
-            return True
-        closed = dpd == 0 and now - s.last_overdue_ts > SPELL_GAP
-        return closed or s.spell_start > p.ts + self.horizon
+    def _waits(self, ts: float, spell_start: float, now: float, closed: bool) -> bool:
+        """Is the early outcome of a snapshot taken at `ts`, which saw a miss within its
+        horizon, still unknown? Until that miss's spell ends in default, closes (SPELL_GAP
+        days current: `closed`) or runs MAX_WAIT_DAYS past the horizon (then: no
+        default). A newer snapshot's horizon ends later, so if this one waits, it does."""
+        end = ts + self.horizon
+        return not (closed or now > end + self.max_wait or spell_start > end)
