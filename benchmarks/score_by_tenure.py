@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     settings = Settings()
     with open(args.model, "rb") as f:
-        early = load_snapshot(f.read(), settings.model_key_bytes)[1]["trainer"].early
+        early = load_snapshot(f.read(), settings.model_key_bytes)[1]["early"]
     decode = msgspec.json.Decoder(TrainingExample)
     rows, bad = [], set()
     with open(args.examples, "rb") as f:

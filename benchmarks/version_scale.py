@@ -30,8 +30,9 @@ import msgspec
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from streamer.core.model import Scorer, _logit, load_snapshot
+from streamer.core.model import Scorer, _logit
 from streamer.core.outputs import TrainingExample
+from streamer.core.trainer import Trainer
 from streamer.settings import Settings
 
 DAY = 86_400.0
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     key = Settings().model_key_bytes
     with open(args.model, "rb") as f:
-        trainer = load_snapshot(f.read(), key)[1]["trainer"]
+        trainer = Trainer.restore(f.read(), key)
     model = trainer.early if args.which == "early" else trainer.champion
     if args.cal_rate is not None:
         model.calibrator.rate = args.cal_rate

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import pickle
 from typing import Annotated
 
 import msgspec
@@ -214,7 +215,12 @@ class Trainer:
             early = Scorer.from_model(self.early, self.version)
             if early.ready:
                 self.early_high = self.budget.threshold(early) or self.early_high
-        return sign(self.champion.dumps(self.version, early=self.early, trainer=self,
+        # The trainer rides along as a pickle of its own: a worker that loads the
+        # snapshot to score unpickles the two models it scores with (under a millisecond),
+        # not the challenger and the quality windows (a quarter of a second on a year's
+        # trainer, with the worker's event loop blocked). Only `restore` opens it.
+        return sign(self.champion.dumps(self.version, early=self.early,
+                                        trainer=pickle.dumps(self, protocol=5),
                                         early_high=self.early_high), self.key)
 
     def __getstate__(self) -> dict:
@@ -226,7 +232,9 @@ class Trainer:
     def restore(cls, blob: bytes, key: bytes) -> Trainer:
         """Go on from the newest published snapshot (a restarted trainer)."""
         _, contents = load_snapshot(blob, key)
-        trainer: Trainer = contents["trainer"]
+        trainer = contents["trainer"]
+        if isinstance(trainer, bytes):  # since 2026-12-07; before, pickled in place
+            trainer = pickle.loads(trainer)  # signed with the rest: checked above
         trainer.key = key
         if not hasattr(trainer, "early"):  # published before the early-warning model existed
             trainer.early = RiskModel(n_knots=EARLY_KNOTS, warmup=EARLY_WARMUP)

@@ -183,6 +183,26 @@ def test_trainer_publishes_signed_snapshots_and_resumes():
     assert t.quality["challenger"].n == 1500
 
 
+def test_a_worker_loading_a_snapshot_to_score_does_not_unpickle_the_trainer(monkeypatch):
+    from streamer.core.engine import Engine
+    from streamer.settings import Settings
+
+    t = Trainer(KEY, publish_every=2500)
+    names = {"a": "dpd_now", "b": "utilization", "c": "coverage"}  # features the engine has
+    blob = next(b for x, y in examples(2500)
+                if (b := t.learn({names[k]: v for k, v in x.items()}, y)) is not None)
+
+    def refuse(self, state):  # the challenger and quality windows: slow to unpickle
+        raise AssertionError("the trainer was unpickled")
+
+    monkeypatch.setattr(Trainer, "__setstate__", refuse, raising=False)
+    engine = Engine(Settings(model_key=KEY.decode()))
+    assert engine.load_snapshot(blob) and engine.scorer.version == 1
+    monkeypatch.undo()
+    resumed = Trainer.restore(blob, KEY)  # the trainer is in the snapshot all the same
+    assert resumed.examples == 2500 and resumed.challenger is not None
+
+
 @pytest.mark.parametrize("mutate", [
     lambda b: b[:20] + bytes([b[20] ^ 1]) + b[21:],  # signature bit flipped
     lambda b: b[:-1] + bytes([b[-1] ^ 1]),  # payload bit flipped
