@@ -12,9 +12,11 @@ For each batch of borrower events (`Runtime.score`):
    (acknowledged too);
 5. only then may the events' offsets be committed (`Offsets.commit`, every second).
 
-Steps 3-5 of a batch (its chain) run while the next batch is processed (steps 1-2); the
-next chain starts when this one has ended, so outputs, state and offsets still go out in
-batch order. The states a chain writes are encoded when its batch ends
+Steps 3-5 of a batch (its chain) run while the next batch is processed (steps 1-2) when
+the batch took longer to process than the last chain took (a backlog); the next chain
+starts when this one has ended, so outputs, state and offsets still go out in batch order.
+Under a light load the worker waits for the chain before it takes the next batch, which
+then holds what arrived meanwhile. The states a chain writes are encoded when its batch ends
 (`BorrowerStates.stage`), and stay decoded until written, so the batch processed meanwhile
 reads them from memory, not the table's older bytes.
 
@@ -73,6 +75,7 @@ class Runtime:
         self.stuck = False  # a recovery that nothing moves (the watchdog says so)
         self._lock = asyncio.Lock()  # one batch at a time: the agent's or the watchdog's
         self._inflight: asyncio.Future | None = None  # the last batch's acknowledgements
+        self._chain_s = 0.0  # how long the last one took
 
     # -- borrower events ----------------------------------------------------------------
     def busy(self) -> bool:
@@ -113,13 +116,20 @@ class Runtime:
             outbox.extend(self.pipeline.outputs(fx, msg.key))
         states.event = None
         writes = states.stage()  # the states as this batch left them
+        processing = time.perf_counter() - started
         await self.acknowledged()  # the batch before: its chain ends before this one's starts
         self._inflight = asyncio.ensure_future(self._acknowledge(batch, outbox, writes, started))
         self._inflight.add_done_callback(self._crash_on_failure)
+        if processing < self._chain_s:
+            # Light load: the next batch would be processed in less time than this chain
+            # takes and then wait for it, so an event that arrives meanwhile would wait for
+            # two chains; waiting here lets it join the next batch, as without pipelining.
+            await self.acknowledged()
 
     async def _acknowledge(self, batch: list[Any], outbox: list[Any], writes: list[Any],
                            started: float) -> None:
         """A processed batch's chain, while the next batch is processed."""
+        chain = time.perf_counter()
         await self._send(outbox)  # every output acknowledged by Kafka ...
         await self._persist(writes)  # ... before the state that produced them ...
         self.offsets.made_durable(batch)  # ... before their offsets may be committed
@@ -130,6 +140,7 @@ class Runtime:
             observe(max(0.0, now - msg.timestamp))
             if msg.offset >= positions.get((msg.topic, msg.partition), -1):
                 positions[(msg.topic, msg.partition)] = msg.offset
+        self._chain_s = time.perf_counter() - chain
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1
 
