@@ -12,14 +12,6 @@ For each batch of borrower events (`Runtime.score`):
    (acknowledged too);
 5. only then may the events' offsets be committed (`Offsets.commit`, every second).
 
-Steps 3-5 of a batch (its chain) run while the next batch is processed (steps 1-2) when
-the batch took longer to process than the last chain took (a backlog); the next chain
-starts when this one has ended, so outputs, state and offsets still go out in batch order.
-Under a light load the worker waits for the chain before it takes the next batch, which
-then holds what arrived meanwhile. The states a chain writes are encoded when its batch ends
-(`BorrowerStates.stage`), and stay decoded until written, so the batch processed meanwhile
-reads them from memory, not the table's older bytes.
-
 A crash anywhere before the commit replays the batch: outputs come again with the same
 `alert_id`, and state written before the crash makes the events duplicates. No batch
 starts while a rebalance runs, and the batch in flight finishes before the partitions go
@@ -74,8 +66,6 @@ class Runtime:
         self.batches = 0  # batches scored (the watchdog looks for progress)
         self.stuck = False  # a recovery that nothing moves (the watchdog says so)
         self._lock = asyncio.Lock()  # one batch at a time: the agent's or the watchdog's
-        self._inflight: asyncio.Future | None = None  # the last batch's acknowledgements
-        self._chain_s = 0.0  # how long the last one took
 
     # -- borrower events ----------------------------------------------------------------
     def busy(self) -> bool:
@@ -115,23 +105,8 @@ class Runtime:
             self._record(msg.topic, fx)
             outbox.extend(self.pipeline.outputs(fx, msg.key))
         states.event = None
-        writes = states.stage()  # the states as this batch left them
-        processing = time.perf_counter() - started
-        await self.acknowledged()  # the batch before: its chain ends before this one's starts
-        self._inflight = asyncio.ensure_future(self._acknowledge(batch, outbox, writes, started))
-        self._inflight.add_done_callback(self._crash_on_failure)
-        if processing < self._chain_s:
-            # Light load: the next batch would be processed in less time than this chain
-            # takes and then wait for it, so an event that arrives meanwhile would wait for
-            # two chains; waiting here lets it join the next batch, as without pipelining.
-            await self.acknowledged()
-
-    async def _acknowledge(self, batch: list[Any], outbox: list[Any], writes: list[Any],
-                           started: float) -> None:
-        """A processed batch's chain, while the next batch is processed."""
-        chain = time.perf_counter()
         await self._send(outbox)  # every output acknowledged by Kafka ...
-        await self._persist(writes)  # ... before the state that produced them ...
+        await self._persist()  # ... before the state that produced them ...
         self.offsets.made_durable(batch)  # ... before their offsets may be committed
         now = time.time()
         observe, positions = self.metrics.latency.observe, self.metrics.positions
@@ -140,7 +115,6 @@ class Runtime:
             observe(max(0.0, now - msg.timestamp))
             if msg.offset >= positions.get((msg.topic, msg.partition), -1):
                 positions[(msg.topic, msg.partition)] = msg.offset
-        self._chain_s = time.perf_counter() - chain
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.batches += 1
 
@@ -155,28 +129,16 @@ class Runtime:
         await self.producer.produce([(t.topic(settings, topic), key, value, None)
                                      for topic, key, value in outputs])
 
-    async def _persist(self, writes: list[tuple[bytes, bytes, Any]]) -> None:
-        """Write a batch's staged borrower states to the table and its changelog
-        (acknowledged)."""
+    async def _persist(self) -> None:
+        """Write the batch's borrower states to the table and its changelog (acknowledged)."""
         table = self.table
-        self.states.write(writes)
+        writes = self.states.persist()
         if not writes:
             return
         changelog = tables.changelog(table)
         newest = await self.producer.produce(
             [(changelog, k, v, e.message.partition) for k, v, e in writes])
         tables.mark_persisted(self.app, table, newest)
-
-    async def acknowledged(self) -> None:
-        """Until the batch in flight is acknowledged (raises what its chain raised)."""
-        inflight, self._inflight = self._inflight, None
-        if inflight is not None:
-            await inflight
-
-    def _crash_on_failure(self, task: asyncio.Future) -> None:
-        # as an exception in the agent itself would (its supervisor crashes the worker)
-        if not task.cancelled() and task.exception() is not None and not self.app.should_stop:
-            asyncio.ensure_future(self.app.crash(task.exception()))
 
     # -- labeled examples: train on one partition, score everywhere ----------------------
     async def learn(self, batch: list[Any]) -> None:
@@ -250,13 +212,7 @@ class Runtime:
         except asyncio.TimeoutError:
             log.warning("a batch was still in flight when the partitions were revoked")
         else:
-            try:  # and its outputs, state and offsets
-                await asyncio.wait_for(asyncio.shield(self.acknowledged()),
-                                       self.settings.session_timeout_s * 0.2)
-            except asyncio.TimeoutError:
-                log.warning("a batch was still unacknowledged when the partitions were revoked")
-            finally:
-                self._lock.release()
+            self._lock.release()
         try:
             await asyncio.wait_for(self.offsets.commit(), self.settings.session_timeout_s * 0.3)
         except asyncio.TimeoutError:

@@ -8,9 +8,8 @@ committed) whatever its age; the engine's own dedupe only remembers a borrower's
 event ids.
 
 A bounded cache keeps the decoded states of the borrowers in play; writes stay here
-(dirty) until the batch ends (`stage`: encoded, one changelog message per borrower per
-batch) and reach the table once the batch's outputs are acknowledged (`write`). The cache
-is dropped at every rebalance.
+(dirty) until `persist`, which runs once the batch's outputs are acknowledged: one
+changelog message per borrower per batch. The cache is dropped at every rebalance.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ class BorrowerStates(MutableMapping[str, BorrowerState]):
         self.live: dict[str, BorrowerState] = {}
         self.offsets: dict[str, dict[int, int]] = {}  # borrower -> {input topic: offset}
         self.dirty: dict[str, Any] = {}  # borrower -> the event that changed it
-        self.unwritten: dict[str, int] = {}  # borrower -> staged writes not in the table yet
         self.event: Any = None  # the event being processed
         self.portfolio = Portfolio()  # aggregates by DPD bucket and tier, per partition
 
@@ -87,43 +85,26 @@ class BorrowerStates(MutableMapping[str, BorrowerState]):
             return False
         return msg.offset <= self.offsets.get(bid, {}).get(index, -1)
 
-    def stage(self) -> list[tuple[bytes, bytes, Any]]:
-        """Encode the dirty states as they are now; returns (key, value, event) per
-        borrower, for `write` once the batch's outputs are acknowledged. Until then they
-        stay decoded here: the next batch, processed meanwhile, must not read a staged
-        borrower's older bytes from the table."""
+    def persist(self) -> list[tuple[bytes, bytes, Any]]:
+        """Write the dirty states to the table; returns (key, value, event) per write."""
         writes = []
+        table = self.table
         for bid, event in self.dirty.items():
-            s = self.live[bid]
-            writes.append((bid.encode(), encode_value((self.offsets.get(bid, {}), s.dumps())),
-                           event))
-            self.unwritten[bid] = self.unwritten.get(bid, 0) + 1
-            self.portfolio.persisted(bid, event.message.partition, s)
-        self.dirty.clear()
-        return writes
-
-    def write(self, writes: list[tuple[bytes, bytes, Any]]) -> None:
-        """Write staged states to the table; then bound the cache (borrowers staged by a
-        later batch stay)."""
-        table, unwritten = self.table, self.unwritten
-        for key, value, event in writes:
+            key = bid.encode()
+            value = encode_value((self.offsets.get(bid, {}), self.live[bid].dumps()))
             tables.write(table, key, value, event)
-            bid = key.decode()
-            if unwritten[bid] == 1:
-                del unwritten[bid]
-            else:
-                unwritten[bid] -= 1
+            writes.append((key, value, event))
+            self.portfolio.persisted(bid, event.message.partition, self.live[bid])
+        self.dirty.clear()
         if len(self.live) > self.limit:
-            excess = len(self.live) - int(self.limit * 0.9)
-            oldest = islice(self.live, excess + len(unwritten))
-            for bid in [b for b in oldest if b not in unwritten][:excess]:
+            for bid in list(islice(self.live, len(self.live) - int(self.limit * 0.9))):
                 del self.live[bid]
                 self.offsets.pop(bid, None)
                 self.portfolio.evict(bid)
+        return writes
 
     def forget(self) -> None:
-        """Drop the decoded cache (nothing is dirty or staged between batches)."""
+        """Drop the decoded cache (nothing is dirty between batches)."""
         self.live.clear()
-        self.unwritten.clear()
         self.offsets.clear()
         self.portfolio.forget()
