@@ -153,7 +153,7 @@ def evaluate(
                          "(the evaluated span is too short)")
     alert_day = m.days_of(alerts.seconds)
     noise = m.noise(truth.default_day, alerts.borrower, alert_day, alerts.kind, alerts.tier,
-                    window_start, end, truth.first_missed_day)
+                    window_start, end, truth.first_missed_day, alerts.early)
     early = m.early_tradeoff(scores.borrower, scores.seconds, scores.early, truth.default_day,
                              truth.first_missed_day, window_start, end)
 
@@ -280,7 +280,9 @@ def format_summary(r: dict) -> str:
         f"alerts per good borrower, {_num(nz['alerts_per_defaulter'], '.2f')} per defaulter; "
         f"{_num(nz['good_borrowers_high_share'], '.1%')} of good borrowers alerted high-or-worse "
         f"({_num(nz.get('good_borrowers_high_before_first_miss_share'), '.1%')} before any "
-        "missed payment: the early alert budget spent)",
+        "missed payment; the early alert budget spent: "
+        f"{_num(nz.get('good_borrowers_early_high_share'), '.1%')} alerted high by the early "
+        "score)",
         f"calibration: Brier {_num(cal['brier'], '.4f')}, "
         f"ECE {_num(cal['expected_calibration_error'], '.4f')}",
     ]

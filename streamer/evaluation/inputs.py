@@ -322,6 +322,7 @@ class _AlertLine(msgspec.Struct):
     ts: str
     kind: str
     tier: str
+    decided_by: str | None = None
 
 
 @dataclass
@@ -330,6 +331,8 @@ class Alerts:
     seconds: np.ndarray  # float64 event time of the trigger (`ts`, not `emitted_at`)
     kind: np.ndarray  # int8 index into KINDS
     tier: np.ndarray  # int8 index into TIERS
+    # the early-warning score set the tier (`decided_by`); None: the file does not say
+    early: np.ndarray | None = None
     lines: int = 0
     unknown_borrower: int = 0
     unknown_kind_or_tier: int = 0
@@ -338,8 +341,9 @@ class Alerts:
 def read_alerts(path: str | os.PathLike, index: dict[str, int]) -> Alerts:
     p = check_file(path, "alerts")
     get = index.get
-    bor, sec, kinds, tiers = [], [], [], []
+    bor, sec, kinds, tiers, early = [], [], [], [], []
     lines = unknown = odd = 0
+    said = False  # some line says what decided it
     for batch in batches(p, msgspec.json.Decoder(_AlertLine)):
         b = np.array(list(map(get, map(_BID, batch), repeat(-1))), dtype=np.int64)
         k = np.array([_KIND_CODE.get(r.kind, -1) for r in batch], dtype=np.int8)
@@ -354,9 +358,12 @@ def read_alerts(path: str | os.PathLike, index: dict[str, int]) -> Alerts:
         sec.append(s[keep])
         kinds.append(k[keep])
         tiers.append(t[keep])
+        said = said or any(r.decided_by is not None for r in batch)
+        early.append(np.array([r.decided_by == "early_score" for r in batch], dtype=bool)[keep])
     return Alerts(
         borrower=_concat(bor, np.int64), seconds=_concat(sec, np.float64),
         kind=_concat(kinds, np.int8), tier=_concat(tiers, np.int8),
+        early=_concat(early, np.bool_) if said else None,
         lines=lines, unknown_borrower=unknown, unknown_kind_or_tier=odd,
     )
 

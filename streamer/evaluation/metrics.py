@@ -296,13 +296,16 @@ def noise(
     window_start: int,
     end_day: int,
     first_missed_day: np.ndarray | None = None,
+    alert_early: np.ndarray | None = None,
 ) -> dict:
     """Alerts a person acts on (kind raised or escalated) per borrower and per month.
 
     Counts alerts with event-time day in [window_start, end_day]; a month is 30 days of
     that window (calendar days, both ends included). With `first_missed_day`, also the
-    share of good borrowers alerted high-or-worse before they ever missed a payment: the
-    alert budget the early-warning score spends (`STREAMER_EARLY_BUDGET`).
+    share of good borrowers alerted high-or-worse before they ever missed a payment. With
+    `alert_early` (the early-warning score set the tier), the share of good borrowers the
+    early score alerted `high` at any time: the alert budget as `STREAMER_EARLY_BUDGET`
+    counts it (a good borrower raised after a missed payment they cured counts too).
     """
     new = (alert_kind <= 1) & (alert_day >= window_start) & (alert_day <= end_day)
     good = default_day == NEVER
@@ -344,6 +347,11 @@ def noise(
                 float(np.unique(alert_borrower[
                     on_good & high & (alert_day < first_missed_day[alert_borrower])
                 ]).size / n_good) if n_good else None),
+        }),
+        **({} if alert_early is None else {
+            "good_borrowers_early_high_share": (
+                float(np.unique(alert_borrower[on_good & high & alert_early]).size / n_good)
+                if n_good else None),
         }),
     }
 

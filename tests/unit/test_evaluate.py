@@ -511,3 +511,23 @@ def test_early_budget_spent_counts_high_alerts_before_the_first_miss():
                  first_missed)
     assert nz["good_borrowers_high_share"] == pytest.approx(3 / 4)
     assert nz["good_borrowers_high_before_first_miss_share"] == pytest.approx(2 / 4)
+
+
+def test_early_budget_spent_counts_every_high_alert_the_early_score_raised():
+    """The budget as STREAMER_EARLY_BUDGET counts it: good borrowers the early score
+    alerted `high`, before or after a missed payment they cured."""
+    m = metrics
+    never = m.NEVER
+    default_day = np.array([never, never, never, 40])
+    first_missed = np.array([10, never, 30, 20])
+    alerts = np.array([[0, 12, 0, 2],   # early, after its (cured) miss: spent all the same
+                       [1, 5, 0, 2],    # the default score's: not the early budget's
+                       [2, 25, 1, 2],   # early, escalated from watch: spent
+                       [3, 15, 0, 2]])  # a defaulter
+    early = np.array([True, False, True, True])
+    nz = m.noise(default_day, alerts[:, 0], alerts[:, 1], alerts[:, 2], alerts[:, 3], 0, 60,
+                 first_missed, early)
+    assert nz["good_borrowers_early_high_share"] == pytest.approx(2 / 3)
+    assert nz["good_borrowers_high_before_first_miss_share"] == pytest.approx(2 / 3)
+    assert "good_borrowers_early_high_share" not in m.noise(
+        default_day, alerts[:, 0], alerts[:, 1], alerts[:, 2], alerts[:, 3], 0, 60)
