@@ -24,6 +24,7 @@ from streamer.core import events as ev
 from streamer.core import features
 from streamer.core.context import Context
 from streamer.core.engine import Engine
+from streamer.core.policy import early_may_raise
 from streamer.core.state import BorrowerState
 from streamer.core.update import apply
 from streamer.replay import replay
@@ -78,7 +79,7 @@ def stage_split(path: Path, engine: Engine, limit: int = 300_000,
     t = time.perf_counter()
     for (x, ts), (score, early_score) in zip(sample, scores):
         decision = policy.decide(tier, since, score, int(x["dpd_now"] * 30), ts, True,
-                                 early_score)
+                                 early_score, not early_may_raise(x["missed_90d"]))
         if decision is not None:
             tier, since = decision.tier, ts
     decide = time.perf_counter() - t

@@ -29,7 +29,7 @@ from streamer.core.context import DELINQUENT_DPD, Context
 from streamer.core.labels import Labeler
 from streamer.core.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.core.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
-from streamer.core.policy import Decision, Policy, alert_id
+from streamer.core.policy import Decision, Policy, alert_id, early_may_raise
 from streamer.core.privacy import dead_letter
 from streamer.core.reasons import explain
 from streamer.core.state import DAY, BorrowerState
@@ -187,12 +187,15 @@ class Engine:
         s.score = score
         # the default score raises no tier while the account is young (hard rules do)
         young = history < self._model_min_history
+        # nor does the early score raise a borrower who missed a payment lately (policy.py)
+        recent_miss = not early_may_raise(x["missed_90d"])
         decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now,
-                                      scorer.ready and not young, early)
+                                      scorer.ready and not young, early, recent_miss)
         if decision is not None:
             fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
             s.tier, s.tier_since = decision.tier, now
-        elif self.policy.deserved(s.tier, score, dpd, scorer.ready and not young, early):
+        elif self.policy.deserved(s.tier, score, dpd, scorer.ready and not young, early,
+                                  recent_miss):
             s.tier_since = now  # the cooldown counts from the last day the tier was earned
         if self.labeler.due(s, now):
             self.labeler.maybe_snapshot(s, now, score, scorer.version,

@@ -8,6 +8,9 @@ snapshots of a fixed random sample of borrowers, scores them with the current ea
 takes each sampled borrower's highest score over the window, and publishes the score that B
 of those borrowers reach, counting only borrowers with no default or early positive in the
 window. The threshold travels with the model snapshot, so every worker uses the same one.
+Only the snapshots the early score may raise count (the trainer gives the others as
+`early=None`): a current borrower's, of an account past its first month, with no recent
+missed payment (`policy.early_may_raise`).
 
 - **The sample**: the `size` borrowers whose id has the smallest hash. The rule is the same on
   every trainer, for any book size, and the sample stays stable as borrowers come and go.

@@ -32,6 +32,7 @@ from river import drift, metrics, stats, utils
 from streamer.core.features import KNOWN
 from streamer.core.model import RiskModel, Scorer, load_snapshot, make_challenger, sign
 from streamer.core.outputs import TrainingExample
+from streamer.core.policy import early_may_raise
 from streamer.core.threshold import BudgetThreshold
 
 _ZonedTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
@@ -151,9 +152,11 @@ class Trainer:
         if ex.features.get("tenure_years", 0.0) * 365 < self.early_min_history_days:
             early = None
         if self.budget is not None:
+            # the budget counts only the snapshots the early score may raise (policy.py)
+            counted = early if early_may_raise(ex.features.get("missed_90d", 0.0)) else None
             try:
                 ts = msgspec.convert(ex.ts, _ZonedTime).timestamp()
-                self.budget.add(ex.borrower_id, ts, ex.features, early, bad)
+                self.budget.add(ex.borrower_id, ts, ex.features, counted, bad)
             except (msgspec.ValidationError, KeyError):
                 pass  # no valid time or not every feature: the models still learn it
         return self.learn(ex.features, ex.label == 1, early,

@@ -359,3 +359,24 @@ def test_the_default_score_raises_no_tier_in_an_accounts_first_month():
     assert all(f.alert is None for f in fx)
     fx = feed(old, event("transaction", 31, amount=5, direction="out", category="groceries"))
     assert fx[-1].alert.tier == "watch"
+
+
+def test_the_early_score_raises_no_borrower_who_missed_a_payment_lately():
+    """A borrower who missed an installment and paid it is current again, but the early
+    score does not raise them (`policy.early_may_raise`): the same draw raises a borrower
+    with no recent miss to `high`, and, a half year after the miss, this one too."""
+    def book(miss: bool, draw_day: int):
+        engine = Engine(scorer=stress_scorer())
+        engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
+        late = [event("overdue_status", 35, loan_id="L0", days_past_due=3, overdue_amount=50),
+                event("overdue_status", 38, loan_id="L0", days_past_due=0,
+                      overdue_amount=0)] if miss else []
+        return feed(engine, opened(credit_limit=10000), *late, event(
+            "loan_drawn", draw_day, loan_id="L1", principal=9000, term_months=6,
+            daily_rate=0.0005, method="equal_installment"))[-1]
+
+    assert (book(False, 40).alert.tier, book(False, 40).alert.decided_by) == ("high",
+                                                                              "early_score")
+    lately = book(True, 40)
+    assert lately.alert.tier == "watch" and lately.score.early_score >= 0.4  # scored, not raised
+    assert book(True, 220).alert.tier == "high"  # the miss is half a year old

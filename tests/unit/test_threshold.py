@@ -177,3 +177,20 @@ def test_a_snapshot_of_a_young_account_teaches_the_early_model_nothing():
     grown = msgspec.structs.replace(young, features={**young.features, "tenure_years": 0.1})
     trainer.learn_example(grown)
     assert trainer.quality["early"].n == 1 and len(kept.vectors) == 1
+
+
+def test_the_budget_counts_only_snapshots_the_early_score_may_raise():
+    """A snapshot of a borrower who missed a payment lately (`missed_90d` of one miss in
+    about 90 days, `policy.early_may_raise`) teaches the early model, but the budget does
+    not count it: the early score raises no such borrower, so the threshold is set on
+    those it may raise."""
+    trainer = Trainer(KEY, publish_every=10_000, early_budget=0.05)
+    ex = next(_examples(1, 1))
+    lately = msgspec.structs.replace(ex, features={**ex.features, "missed_90d": 0.8})
+    trainer.learn_example(lately)
+    assert trainer.quality["early"].n == 1
+    kept = trainer.budget._kept["b0"]
+    assert kept.vectors == []
+    older = msgspec.structs.replace(ex, features={**ex.features, "missed_90d": 0.3})
+    trainer.learn_example(older)
+    assert len(kept.vectors) == 1
