@@ -101,7 +101,9 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
                    f"the trainer as it learns): the alerts flagged {pct(fm['share'])} of "
                    f"defaulters `high` before their first missed payment, while "
                    f"{pct(nz.get('good_borrowers_high_before_first_miss_share'))} of good "
-                   "borrowers were alerted `high` before any missed payment. The table below "
+                   "borrowers were alerted `high` before any missed payment and "
+                   f"{pct(nz.get('good_borrowers_early_high_share'))} by the early score "
+                   "(the budget spent, as the budget counts it). The table below "
                    "holds one threshold over the whole year instead.")
         lines += ["", f"## Capture at an alert budget: `{sc}`", "", shipped, "", explain, "",
                   header, "|---|---|---|---|---|---|---|---|"]
@@ -157,8 +159,8 @@ def markdown(found: dict[str, dict[str, Any]]) -> str:
     lines += [
         "| scenario | commit | borrowers | defaulters | ROC AUC | PR AUC | offline LightGBM AUC (online on "
         "the same examples, gap) | median lead, days (IQR) | flagged `high` before first missed "
-        "payment | good borrowers alerted `high`+ (before any missed payment: the early "
-        "alert budget spent) | alerts per good borrower | false alerts "
+        "payment | good borrowers alerted `high`+ (before any missed payment; by the early "
+        "score: the early alert budget spent) | alerts per good borrower | false alerts "
         "/1,000 good /month | top-10 / top-100 precision a day | Brier |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -173,7 +175,8 @@ def markdown(found: dict[str, dict[str, Any]]) -> str:
             f"{num(ref)} ({num(online)}, {num(gap, '+.3f')}) | {num(lt['median'], '.0f')} "
             f"({num(lt['q1'], '.0f')}–{num(lt['q3'], '.0f')}) | {pct(fm['share'])} "
             f"({fm['count']}) | {pct(nz.get('good_borrowers_high_share'))} "
-            f"({pct(nz.get('good_borrowers_high_before_first_miss_share'))}) | "
+            f"({pct(nz.get('good_borrowers_high_before_first_miss_share'))}; "
+            f"{pct(nz.get('good_borrowers_early_high_share'))}) | "
             f"{num(nz['alerts_per_good_borrower'], '.2f')} | "
             f"{num(nz['false_alerts_per_1000_good_per_month'], '.1f')} | "
             f"{pct(p.get('10'), '.0%')} / {pct(p.get('100'), '.0%')} | "
