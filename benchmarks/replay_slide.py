@@ -1,18 +1,18 @@
 """Is the replay core's rate flat over a long stream? The engine's rate slice by slice.
 
     .venv/bin/python benchmarks/replay_slide.py [--borrowers 21000] [--days 1095]
-        [--slices 10] [--learn] [--model SNAPSHOT]
+        [--slices 10] [--learn] [--model SNAPSHOT | --history 3000]
 
 Generates a baseline book of `--borrowers` over `--days` once (cached under out/bench/;
 21,000 borrowers over three years is about 10 M events), then feeds it through the
-pipeline as `streamer replay` does (learning online with `--learn`, else scoring with the
-prior or `--model` as it is) and times each tenth of the events in CPU seconds. Beside
-each slice's rate it counts what the state holds: pending snapshots (labels.py) and
-borrowers, the two things a borrower's event can loop over, and the work a young book does
-not do yet: events with an early score (none in an account's first 30 days) and labelled
-examples released (none in the first 90 days). The figure the issue asks for is the
-ratio of the slowest slice to the first. Writes
-benchmarks/results/replay_slide.json.
+pipeline as `streamer replay` does (learning online with `--learn`, else scoring as it is
+with `--model`, or with a model learned from a `--history` book of another seed) and
+times each tenth of the events in CPU seconds. Beside each slice's rate it counts what
+the state holds: pending snapshots (labels.py) and borrowers, the two things a borrower's
+event can loop over, and the work a young book does not do yet: events with an early
+score (none in an account's first 30 days) and labelled examples released (none in the
+first 90 days). The figure the issue asks for is the ratio of the slowest slice to the
+first. Writes benchmarks/results/replay_slide.json.
 """
 
 from __future__ import annotations
@@ -33,13 +33,32 @@ OUT = Path(__file__).resolve().parent.parent / "out" / "bench"  # generated inpu
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def history_model(borrowers: int) -> Path:
+    """A model learned from a year of another book (seed 1001), cached under out/bench/."""
+    model = OUT / f"history-{borrowers}.model"
+    if not model.exists():
+        events = OUT / f"history-{borrowers}.jsonl"
+        cli = [sys.executable, "-m", "streamer.cli"]
+        subprocess.run([*cli, "simulate", "--scenario", "baseline", "--borrowers",
+                        str(borrowers), "--seed", "1001", "--out", str(events), "--truth",
+                        str(OUT / "history-truth.jsonl")], check=True)
+        subprocess.run([*cli, "replay", str(events), "--save-model", str(model), "--quiet"],
+                       check=True)
+    return model
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--borrowers", type=int, default=21_000)
     parser.add_argument("--days", type=int, default=1095)
     parser.add_argument("--slices", type=int, default=10)
     parser.add_argument("--learn", action="store_true", help="learn online as replay does")
-    parser.add_argument("--model", type=Path, help="a signed snapshot to score with")
+    parser.add_argument("--model", type=Path,
+                        help="a signed snapshot to score with (default: one learned from a "
+                             "--history book, as quality.sh's)")
+    parser.add_argument("--history", type=int, default=3000,
+                        help="borrowers of the history book the default model learns (0: "
+                             "score with the prior)")
     parser.add_argument("--out", type=Path, default=RESULTS / "replay_slide.json")
     args = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -53,6 +72,8 @@ def main() -> int:
         total = sum(1 for _ in f)
     per = -(-total // args.slices)
 
+    if args.model is None and args.history:
+        args.model = history_model(args.history)
     pipeline = Pipeline(Settings())
     if args.model and not pipeline.load_snapshot(args.model.read_bytes()):
         raise SystemExit("--model: the snapshot's signature does not match STREAMER_MODEL_KEY")

@@ -19,12 +19,14 @@ bootstrap=$(bash deploy/kafka/kafka.sh start | sed -n 's/^KAFKA_BOOTSTRAP=//p' |
 trap 'bash deploy/kafka/kafka.sh stop >/dev/null 2>&1 || true' EXIT
 
 if [ -n "${BENCH_QUICK:-}" ]; then
-  runs=1; replay=1000; worker=500; memory="100000"; recovery=20000
+  runs=1; replay=1000; worker=500; memory="100000"; recovery=20000; slide=2000; slide_days=365
 else
-  runs=3; replay=4000; worker=2000; memory="100000 1000000"; recovery=100000
+  runs=3; replay=4000; worker=2000; memory="100000 1000000"; recovery=100000; slide=21000
+  slide_days=1095
 fi
 
 $PY benchmarks/replay_core.py --borrowers $replay --runs $runs
+$PY benchmarks/replay_slide.py --borrowers $slide --days $slide_days
 $PY benchmarks/consumer_overhead.py
 # as deployed: workers that only score, a trainer beside them
 $PY benchmarks/worker_throughput.py --bootstrap "$bootstrap" --borrowers $worker --runs $runs \

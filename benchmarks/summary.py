@@ -26,7 +26,8 @@ def spread(d: dict[str, Any], fmt: str = "{:,.0f}") -> str:
     return f"{fmt.format(d['median'])} ({fmt.format(d['min'])}–{fmt.format(d['max'])})"
 
 
-def targets(replay: Any, worker: Any, latency: Any, memory: Any) -> list[str]:
+def targets(replay: Any, worker: Any, latency: Any, memory: Any,
+            slide: Any = None) -> list[str]:
     rows = ["| target | measured | met |", "|---|---|---|"]
 
     def row(target: str, measured: str, met: bool | None) -> None:
@@ -54,6 +55,13 @@ def targets(replay: Any, worker: Any, latency: Any, memory: Any) -> list[str]:
         row("replay core >= 40,000 events/s with learning, >= 80,000 scoring only, one core",
             f"{rate:,.0f} with learning; {scoring:,.0f} scoring only",
             rate >= 40_000 and scoring >= 80_000)
+    if slide:
+        rates = [r["events_per_cpu_s"] for r in slide["slices"]]
+        later = min(rates[1:]) / max(rates[1:]) if len(rates) > 1 else 1.0
+        row("replay core flat within 15% over 10 M events",
+            f"{slide['events']:,} events: slowest tenth {slide['slowest_to_first']:.2f} of the "
+            f"first; from the second tenth on, slowest {later:.2f} of fastest",
+            slide["slowest_to_first"] >= 0.85 and slide["events"] >= 10_000_000)
     if latency:
         for rate, bound in (("1000", 50), ("2000", 100), ("5000", 250)):
             s = latency["summary"].get(rate)
@@ -132,7 +140,7 @@ def main() -> int:
                                   "memory"), (replay, worker, latency, recovery, memory)) if not d]
     lines = ["## Benchmarks", "", "`benchmarks/run.sh` on a 2-core shared VM; medians of repeated "
              "runs, (min–max).", ""]
-    lines += targets(replay, worker, latency, memory)
+    lines += targets(replay, worker, latency, memory, load("replay_slide"))
     lines += sections(replay, worker, latency, recovery, memory)
     if embedded:
         lines += sections(None, embedded, None, None, None)
