@@ -6,7 +6,7 @@ One `streamer trainer` learns every labelled example (~305 µs of CPU each,
 one model made from the k" and measures it on a replay's examples:
 
     .venv/bin/python benchmarks/partitioned_trainers.py EXAMPLES.jsonl HISTORY.model \\
-        [--ks 1 2 4] [--runs 3] [--windows 1 5] [--name baseline]
+        [--ks 1 2 4] [--runs 3] [--windows 1 5] [--cadence own] [--name baseline]
 
 1. Reads the examples (`streamer replay --examples`, in the order the trainer learned them)
    and splits them by a stable hash of `borrower_id` into k partitions (k = 1 is today).
@@ -15,8 +15,12 @@ one model made from the k" and measures it on a replay's examples:
    models and the early model's knots), publishing every `publish_every` of its own
    examples as the product's trainer does. Its CPU time (`time.process_time`) over
    `Trainer.learn_example` is the cost, `--runs` times, medians.
-3. Every `publish_every` examples of the whole book (a "window"), each partition's champion
-   and early model are frozen into a `Scorer`: these are the versions the plans publish.
+3. Every `publish_every` examples of the whole book (a "window") the plans publish a
+   version made from each partition's newest published champion and early model
+   (`--cadence own`, the default: a partition publishes every `publish_every` of its own
+   examples, as its cost was measured, so a partition's model is up to k windows old;
+   `--cadence book`: every partition's model as of the window's end, i.e. a partition
+   publishing k times as often, which costs more than measured).
 4. The test period is the evaluator's (the last 30% of the examples' time span,
    `evaluation/offline.py`). Each test example is scored with the version live at its
    time: the newest one whose examples were all older than the label horizon
@@ -36,8 +40,10 @@ one model made from the k" and measures it on a replay's examples:
      mean of the scores): reasons stay additive per feature;
    - `mean_probability`: the mean of the k calibrated probabilities (not additive).
 5. Prints ROC AUC and Brier of the default score, ROC AUC of the early score, each plan's
-   difference from `single`, the measured cost per example per trainer and the derived
-   rate k trainers would sustain on k cores, and writes
+   difference from `single` with a 90% interval (`--bootstrap` resamples of the test
+   borrowers, paired: the same resample for both), the measured cost per example per
+   trainer and the derived rate k trainers would sustain on k cores (each trainer on a
+   core of its own, the book's examples shared as the hash shares them), and writes
    benchmarks/results/partitioned_trainers.json (one entry per `--name`).
 """
 
@@ -149,18 +155,20 @@ def fresh(start: Trainer) -> Trainer:
 def learn_partition(start: Trainer, local: list[TrainingExample], stops: list[int]
                     ) -> tuple[float, list[tuple[Scorer, Scorer]], Trainer]:
     """Learn `local` in order; freeze (champion, early) scorers when `stops[c]` examples
-    have been learned. Returns (CPU seconds spent learning, the scorers, the trainer)."""
+    have been learned (stops ascending). Returns (CPU seconds spent learning, the scorers
+    at each stop, the trainer)."""
     trainer = fresh(start)
     learn, now = trainer.learn_example, time.process_time
     spent, done, frozen = 0.0, 0, []
     for c, stop in enumerate(stops):
-        t = now()
-        for ex in local[done:stop]:
-            learn(ex)
-        spent += now() - t
-        done = stop
-        frozen.append((Scorer.from_model(trainer.champion, c),
-                       Scorer.from_model(trainer.early, c)))
+        if stop > done or not frozen:
+            t = now()
+            for ex in local[done:stop]:
+                learn(ex)
+            spent += now() - t
+            done = stop
+            last = (Scorer.from_model(trainer.champion, c), Scorer.from_model(trainer.early, c))
+        frozen.append(last)
     return spent, frozen, trainer
 
 
@@ -169,7 +177,7 @@ def quality(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
 
 
 def run_k(k: int, examples, ts, x_all, y, early_y, test, early_test, start, settings,
-          runs: int, windows: list[int]) -> dict:
+          runs: int, windows: list[int], cadence: str) -> tuple[dict, dict]:
     n, w = len(examples), settings.publish_every
     part = np.array([partition_of(ex.borrower_id, k) for ex in examples])
     checkpoints = list(range(0, n + 1, w))  # versions: after 0, w, 2w, ... examples
@@ -181,6 +189,8 @@ def run_k(k: int, examples, ts, x_all, y, early_y, test, early_test, start, sett
         idx = np.flatnonzero(part == p)
         local = [examples[i] for i in idx]
         stops = [int(np.searchsorted(idx, g)) for g in checkpoints]
+        if cadence == "own":  # the version a partition last published, every w of its own
+            stops = [s // w * w for s in stops]
         for r in range(runs):
             spent, frozen, trainer = learn_partition(start, local, stops)
             seconds[p].append(spent)
@@ -228,7 +238,7 @@ def run_k(k: int, examples, ts, x_all, y, early_y, test, early_test, start, sett
                  "sustained_examples_per_s_derived": round(sustained),
                  "selection_us_per_example": round(selection_us, 2),
                  "same_knots": all(b == bases[0] for b in bases),
-                 "versions": len(checkpoints)}
+                 "versions": len(checkpoints), "cadence": cadence}
     plans: dict[str, dict[str, np.ndarray]] = {}
     mix_error = 0.0
     for target, mask, slot in (("label", test, 0), ("early", early_test, 1)):
@@ -278,7 +288,40 @@ def run_k(k: int, examples, ts, x_all, y, early_y, test, early_test, start, sett
                                   "brier": max(f["brier"] for f in parts),
                                   "early_auc": min(f["early_auc"] for f in parts)}
     out["quality"] = figures
-    return out
+    return out, plans
+
+
+def intervals(results, scored, owner, y, early_y, test, early_test, resamples: int) -> None:
+    """A 90% interval of each plan's difference from `single`, resampling borrowers
+    (Poisson weights, the same resamples for every plan: the differences are paired)."""
+    rng = np.random.default_rng(0)
+    weights = rng.poisson(1.0, (resamples, int(owner.max()) + 1)).astype(float)
+    base = scored[1]["routed"]
+    for r in results:
+        if r["k"] == 1:
+            continue
+        for name, s in scored[r["k"]].items():
+            if name.startswith("partition_"):
+                continue
+            d = {"d_auc": [], "d_brier": [], "d_early_auc": []}
+            for wts in weights:
+                for target, mask, key, yy in (("label", test, "d_auc", y),
+                                              ("early", early_test, "d_early_auc", early_y)):
+                    sw, yt = wts[owner[mask]], yy[mask]
+                    d[key].append(roc_auc_score(yt, s[target], sample_weight=sw)
+                                  - roc_auc_score(yt, base[target], sample_weight=sw))
+                    if target == "label":
+                        d["d_brier"].append(float(
+                            np.average((s[target] - yt) ** 2 - (base[target] - yt) ** 2,
+                                       weights=sw)))
+            r["quality"][name]["interval_90"] = {
+                key: [round(float(np.percentile(v, 5)), 5), round(float(np.percentile(v, 95)), 5)]
+                for key, v in d.items()}
+            iv = r["quality"][name]["interval_90"]
+            print(f"  k={r['k']} {name:<20} 90% intervals of the differences: AUC "
+                  f"{iv['d_auc'][0]:+.4f}..{iv['d_auc'][1]:+.4f}, Brier "
+                  f"{iv['d_brier'][0]:+.5f}..{iv['d_brier'][1]:+.5f}, early AUC "
+                  f"{iv['d_early_auc'][0]:+.4f}..{iv['d_early_auc'][1]:+.4f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -289,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3, help="passes timed per partition")
     ap.add_argument("--windows", type=int, nargs="+", default=[1, 5],
                     help="windows of publish_every examples that choose best_of_window")
+    ap.add_argument("--cadence", choices=("own", "book"), default="own",
+                    help="own: a partition publishes every publish_every of its own examples "
+                         "(the cost measured); book: every publish_every of the whole book")
+    ap.add_argument("--bootstrap", type=int, default=200,
+                    help="resamples of the test borrowers for the differences' intervals")
     ap.add_argument("--train-share", type=float, default=0.7, help="the evaluator's split")
     ap.add_argument("--name", default="baseline", help="this book's key in the results")
     ap.add_argument("--out", type=Path, default=RESULTS / "partitioned_trainers.json")
@@ -312,10 +360,10 @@ def main(argv: list[str] | None = None) -> int:
           f"({int(y[test].sum())} positive), early {int(early_test.sum()):,} "
           f"({int(early_y[early_test].sum())} positive); publish_every "
           f"{settings.publish_every}, {args.runs} timed runs")
-    results = []
+    results, scored = [], {}
     for k in args.ks:
-        r = run_k(k, examples, ts, x_all, y, early_y, test, early_test, start, settings,
-                  args.runs, args.windows)
+        r, scored[k] = run_k(k, examples, ts, x_all, y, early_y, test, early_test, start,
+                             settings, args.runs, args.windows, args.cadence)
         results.append(r)
         print(f"k={k}: examples per trainer {r['examples_per_partition']}, CPU µs per "
               f"example per trainer {r['cost_us_per_example']} (min-max "
@@ -340,12 +388,17 @@ def main(argv: list[str] | None = None) -> int:
                 line += (f"   (d {f['d_auc']:+.4f}, {f['d_brier']:+.5f}, "
                          f"{f['d_early_auc']:+.4f}{'' if f['within'] else ', outside'})")
             print(line)
+    if 1 in scored and args.bootstrap:
+        borrowers = {b: i for i, b in enumerate(sorted({ex.borrower_id for ex in examples}))}
+        owner = np.array([borrowers[ex.borrower_id] for ex in examples])
+        intervals(results, scored, owner, y, early_y, test, early_test, args.bootstrap)
     for r in results:
         r["quality"] = {n: {key: (round(v, 5) if isinstance(v, float) else v)
                             for key, v in f.items()} for n, f in r["quality"].items()}
     entry = {"examples": len(examples), "source": str(args.examples), "model": str(args.model),
              "test_from": f"{dt.datetime.fromtimestamp(split, dt.UTC):%Y-%m-%d}",
              "publish_every": settings.publish_every, "runs": args.runs,
+             "cadence": args.cadence, "bootstrap": args.bootstrap,
              "python": platform.python_version(), "by_k": results}
     saved = json.loads(args.out.read_text()) if args.out.exists() else {}
     saved[args.name] = entry
