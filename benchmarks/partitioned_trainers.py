@@ -36,8 +36,8 @@ one model made from the k" and measures it on a replay's examples:
    - `mean_logit`: the mean of the k models' calibrated logits. The models are linear in
      the same basis (the champion in the raw features; the early model in hat columns on
      the history model's knots, shared by every partition: checked), so this is one
-     linear model whose coefficients are the mean of theirs (`mix`, checked against the
-     mean of the scores): reasons stay additive per feature;
+     linear model whose coefficients are the mean of theirs (`model.mix`, checked against
+     the mean of the logits): reasons stay additive per feature;
    - `mean_probability`: the mean of the k calibrated probabilities (not additive).
 5. Prints ROC AUC and Brier of the default score, ROC AUC of the early score, each plan's
    difference from `single` with a 90% interval (`--bootstrap` resamples of the test
@@ -54,7 +54,6 @@ import copy
 import datetime as dt
 import hashlib
 import json
-import math
 import platform
 import statistics
 import time
@@ -65,7 +64,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from streamer.core.features import FEATURES
-from streamer.core.model import Scorer, load_snapshot
+from streamer.core.model import Scorer, load_snapshot, mix
 from streamer.core.outputs import TrainingExample
 from streamer.core.trainer import Trainer
 from streamer.settings import Settings
@@ -94,33 +93,6 @@ def calibrated_logit(scorer: Scorer, x: np.ndarray) -> np.ndarray:
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
-
-
-def mix(scorers: list[Scorer], version: int) -> Scorer:
-    """One linear scorer whose logit is the mean of the scorers' calibrated logits.
-
-    Each scorer's calibrated logit is a * (offset + sum c_f x_f + curves) + b, linear in
-    its columns; with the same basis (knots) their mean is one such sum, with mean
-    coefficients. Each column's mean is chosen so that a contribution c (x - mean) is the
-    mean of the scorers' contributions: reasons stay additive. (The product's scorer clips
-    the base probability to [1e-6, 1 - 1e-6] before calibrating; the mix clips once, after
-    the mean, so the two differ only at such extremes.)"""
-    k = len(scorers)
-    knots = [s.basis.knots if s.basis is not None else None for s in scorers]
-    if any(kn != knots[0] for kn in knots):
-        raise ValueError("the scorers have different knots: their columns differ")
-    coef: dict[str, float] = {}
-    weighted_mean: dict[str, float] = {}
-    offset = 0.0
-    for s in scorers:
-        offset += (s.cal_a * s.offset + s.cal_b) / k
-        for f, c in s.coef.items():
-            coef[f] = coef.get(f, 0.0) + s.cal_a * c / k
-            weighted_mean[f] = weighted_mean.get(f, 0.0) + s.cal_a * c * s.means[f] / k
-    means = {f: (weighted_mean[f] / c if c else 0.0) for f, c in coef.items()}
-    intercept = offset + sum(c * means[f] for f, c in coef.items())
-    return Scorer(version, coef, means, intercept, 1.0, 0.0,
-                  all(s.ready for s in scorers), scorers[0].basis)
 
 
 def load(path: Path) -> list[TrainingExample]:

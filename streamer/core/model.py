@@ -437,6 +437,49 @@ class Scorer:
         return out
 
 
+def mix(scorers: Sequence[Scorer], version: int) -> Scorer:
+    """One scorer whose logit is the mean of the scorers' calibrated logits: k trainers,
+    each learning a share of the borrowers, published as one model
+    (`benchmarks/partitioned_trainers.py`).
+
+    A scorer's calibrated logit, cal_a * (offset + sum c_f x_f + curves) + cal_b, is linear
+    in its columns; over the same columns (the same knots) the mean of k of them is one
+    such sum with the mean coefficients, so the mix is a `Scorer` like any other (linear
+    terms and curves, compiled the same way). Each column's mean is chosen so that a
+    contribution c (x - mean) is the mean of the scorers' contributions: reasons stay
+    additive. (A scorer bounds its base probability to [1e-6, 1 - 1e-6] before
+    calibrating; the mix bounds the mean once, so the two differ only beyond that.)
+
+    >>> a = Scorer(1, {"dpd_now": 2.0}, {"dpd_now": 0.5}, -4.0)
+    >>> b = Scorer(1, {"dpd_now": 1.0}, {"dpd_now": 1.0}, -3.0, cal_a=2.0, cal_b=0.5)
+    >>> m = mix([a, b], version=7)
+    >>> m.coef, m.offset   # (2 + 2 * 1) / 2, ((-4 - 1) + (2 * (-3 - 1) + 0.5)) / 2
+    ({'dpd_now': 2.0}, -6.25)
+    >>> m.contributions({"dpd_now": 3.0})   # (2 * 2.5 + 2 * 1 * 2) / 2
+    [('dpd_now', 3.0, 4.5)]
+    """
+    if not scorers:
+        raise ValueError("nothing to mix")
+    knots = [s.basis.knots if s.basis is not None else {} for s in scorers]
+    if any(kn != knots[0] for kn in knots[1:]):
+        raise ValueError("the scorers bend their features on different knots: their columns "
+                         "differ, so no one linear scorer is their mean")
+    k = len(scorers)
+    coef: dict[str, float] = {}
+    moment: dict[str, float] = {}  # the mean of cal_a * c * mean, per column
+    offset = 0.0
+    for s in scorers:
+        offset += (s.cal_a * s.offset + s.cal_b) / k
+        for f, c in s.coef.items():
+            coef[f] = coef.get(f, 0.0) + s.cal_a * c / k
+            moment[f] = moment.get(f, 0.0) + s.cal_a * c * s.means.get(f, 0.0) / k
+    coef = {f: c for f, c in coef.items() if c != 0.0}
+    means = {f: moment[f] / c for f, c in coef.items()}
+    intercept = offset + sum(c * means[f] for f, c in coef.items())
+    return Scorer(version, coef, means, intercept, 1.0, 0.0,
+                  all(s.ready for s in scorers), scorers[0].basis)
+
+
 def sign(payload: bytes, key: bytes) -> bytes:
     """Wrap a payload as MAGIC + HMAC-SHA256(key, payload) + payload."""
     if not key:

@@ -19,6 +19,7 @@ from streamer.core.model import (
     _sigmoid,
     load_snapshot,
     make_challenger,
+    mix,
     sign,
 )
 from streamer.core.outputs import TrainingExample
@@ -71,6 +72,38 @@ def test_a_model_with_feature_curves_compiles_to_the_same_probability_and_reason
         mean_logit += sum(base for _, _, base in scorer.curves.values())
         assert math.isclose(mean_logit + sum(c for _, _, c in scorer.contributions(x)), zi,
                             abs_tol=1e-9)
+
+
+def test_a_mix_scores_the_mean_calibrated_logit_and_its_reasons_are_the_mean_reasons():
+    """Two models on the same knots that learned different borrowers (two partitions):
+    their mix scores every row at the mean of their calibrated logits, and each feature's
+    contribution is the mean of theirs (times each one's calibration slope)."""
+    import copy
+
+    warm = RiskModel(n_knots=4, warmup=300)
+    for x, y in examples(300, seed=1):
+        warm.learn_one(x, y)
+    assert warm.basis is not None
+    first, second = warm, copy.deepcopy(warm)
+    for x, y in examples(3000, seed=2):
+        first.learn_one(x, y)
+    for x, y in examples(2000, seed=5):
+        second.learn_one(dict(x, a=0.5 * x["a"]), y)  # another share of the book
+    scorers = [Scorer.from_model(m, version=3) for m in (first, second)]
+    mixed = mix(scorers, version=4)
+    assert mixed.version == 4 and mixed.ready and set(mixed.curves) == {"a", "b", "c"}
+    for x, _ in examples(40, seed=9):
+        z = [_logit(s.score(x)) for s in scorers]
+        assert math.isclose(mixed.score(x), _sigmoid(sum(z) / 2), rel_tol=1e-9)
+        theirs = [{f: c for f, _, c in s.contributions(x)} for s in scorers]
+        for f, _, c in mixed.contributions(x):
+            expected = sum(s.cal_a * t[f] for s, t in zip(scorers, theirs)) / 2
+            assert math.isclose(c, expected, rel_tol=1e-9, abs_tol=1e-12)
+    other = RiskModel(n_knots=4, warmup=300)
+    for x, y in examples(600, seed=7):
+        other.learn_one(x, y)
+    with pytest.raises(ValueError, match="different knots"):
+        mix([scorers[0], Scorer.from_model(other, version=3)], version=4)
 
 
 def test_the_compiled_logit_is_the_sum_of_the_terms_to_the_last_bit():
