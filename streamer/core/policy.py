@@ -172,8 +172,7 @@ class Policy:
         not `early_may_raise` (the early score raises no tier, but still keeps one)."""
         current = RANK[tier]
         floor = self.floor(dpd)
-        by_score, by_early = self._ranks(
-            score, early if dpd == 0 and not recent_miss else None, ready)
+        by_score, by_early = self._ranks(score, self._raising(early, dpd, recent_miss), ready)
         target = max(floor, by_score, by_early)
         if target > current:
             return Decision(TIERS[target], "raised" if current == 0 else "escalated",
@@ -198,7 +197,13 @@ class Policy:
         if not rank:  # most events: a borrower under no tier (no second look at the scores)
             return False
         return max(self.floor(dpd), *self._ranks(
-            score, early if dpd == 0 and not recent_miss else None, ready)) >= rank
+            score, self._raising(early, dpd, recent_miss), ready)) >= rank
+
+    @staticmethod
+    def _raising(early: float | None, dpd: int, recent_miss: bool) -> float | None:
+        """The early score where it may raise a tier: a current borrower's with no recent
+        miss (elsewhere it only keeps a tier it raised)."""
+        return early if dpd == 0 and not recent_miss else None
 
     def reasons(self, contributions: list[tuple[str, float, float]], kind: str
                 ) -> list[tuple[str, float, float]]:
