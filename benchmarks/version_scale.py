@@ -8,7 +8,9 @@ of versions. This script measures what version-to-version swings of scale cost:
 1. reads a replay's labelled snapshots (`streamer replay --examples`, in the order the
    trainer learned them) and the history snapshot the replay started from;
 2. lets that snapshot's trainer model (the early model or the champion) learn them in
-   order, publishing a version every `--publish-every` examples as the trainer does;
+   order, the negatives the trainer samples with their weight, publishing a version every
+   `--publish-every` examples as the trainer does (the early scorer: the mean of the
+   versions over the last `--average-examples`, `model.Average`; 0: the newest alone);
 3. scores each test snapshot (between `--split` and `--end`) with the version that was
    live then: the newest one whose examples were all older than the label horizon (a
    label is released when its horizon has passed);
@@ -17,7 +19,7 @@ of versions. This script measures what version-to-version swings of scale cost:
    calibrator's slope and offset over the versions.
 
     .venv/bin/python benchmarks/version_scale.py out/quality/baseline/examples.jsonl \\
-        out/quality/baseline/history.model --which early [--cal-rate 0.05]
+        out/quality/baseline/history.model --which early [--cal-rate 0.05] [--average-examples 0]
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ import msgspec
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from streamer.core.model import Scorer, _logit
+from streamer.core.model import Average, Scorer, _logit
 from streamer.core.outputs import TrainingExample
-from streamer.core.trainer import Trainer
+from streamer.core.trainer import EARLY_AVERAGE_EXAMPLES, Trainer, sample_key
 from streamer.settings import Settings
 
 DAY = 86_400.0
@@ -50,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cal-rate", type=float,
                     help="the calibrator's AdaGrad rate (default: the snapshot's)")
     ap.add_argument("--publish-every", type=int, default=Settings().publish_every)
+    ap.add_argument("--average-examples", type=int, default=EARLY_AVERAGE_EXAMPLES,
+                    help="early model: publish the mean of the versions over this many "
+                         "examples (0: the newest version alone); the champion: always alone")
     ap.add_argument("--horizon-days", type=float, default=Settings().label_horizon_days)
     ap.add_argument("--min-history-days", type=float,
                     default=Settings().early_min_history_days)
@@ -60,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.model, "rb") as f:
         trainer = Trainer.restore(f.read(), key)
     model = trainer.early if args.which == "early" else trainer.champion
+    every = trainer.negative_every[args.which]
+    average = Average(args.average_examples // args.publish_every
+                      if args.which == "early" else 1)
     if args.cal_rate is not None:
         model.calibrator.rate = args.cal_rate
     split, end = _epoch(args.split + "T00:00:00Z"), _epoch(args.end + "T00:00:00Z")
@@ -79,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
             if y is not None:
                 if split <= ts < end:
                     test.append((ts, x, y))
-                model.learn_one(x, y)
+                # the trainer's sample: every positive, 1 in `every` negatives, weighted
+                if y or every == 1 or sample_key(ex.borrower_id, ex.ts) % every == 0:
+                    model.learn_one(x, y, 1 if y else every)
                 newest = max(newest, ts)
             if n % args.publish_every == 0:
-                versions.append((newest, Scorer.from_model(model, n)))
+                versions.append((newest, average.publish(model, n)))
     if not versions or not test:
         sys.exit("version_scale: no versions or no test snapshots (check --split/--end)")
     learned = np.array([v[0] for v in versions])
@@ -97,10 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     a = [s.cal_a for _, s in versions]
     b = [s.cal_b for _, s in versions]
     print(f"{args.which}: {len(versions)} versions, {len(test)} test snapshots, "
-          f"{int(y_true.sum())} positive; calibrator rate {model.calibrator.rate}")
+          f"{int(y_true.sum())} positive; calibrator rate {model.calibrator.rate}; "
+          f"published: the mean of the last {average.n} versions")
     print(f"  ROC AUC pooled, calibrated: {roc_auc_score(y_true, calibrated):.4f}")
     print(f"  ROC AUC pooled, raw logits: {roc_auc_score(y_true, raw):.4f}")
-    print(f"  calibrator slope {min(a):.2f}..{max(a):.2f}, offset {min(b):.2f}..{max(b):.2f}")
+    if average.n == 1:  # a mean of versions is published calibrated (slope 1, offset 0)
+        print(f"  calibrator slope {min(a):.2f}..{max(a):.2f}, offset {min(b):.2f}..{max(b):.2f}")
     return 0
 
 

@@ -93,8 +93,12 @@ class Engine:
             return False
         if version > self.scorer.version:
             scorer = Scorer.from_model(contents["model"], version)
-            early = contents.get("early")  # absent from snapshots older than the early model
-            early = Scorer.from_model(early, version) if early else Scorer.prior()
+            # the mean of recent versions (model.Average); before it, the early model
+            # itself; before that, no early model at all
+            early = contents.get("early_scorer")
+            if early is None:
+                model = contents.get("early")
+                early = Scorer.from_model(model, version) if model else Scorer.prior()
             if not (scorer.inputs() | early.inputs()) <= features.KNOWN:
                 # a model that wants a feature no event gives would fail every event
                 self.snapshots_refused += 1

@@ -30,7 +30,7 @@ import msgspec
 from river import drift, metrics, stats, utils
 
 from streamer.core.features import KNOWN
-from streamer.core.model import RiskModel, Scorer, load_snapshot, make_challenger, sign
+from streamer.core.model import Average, RiskModel, Scorer, load_snapshot, make_challenger, sign
 from streamer.core.outputs import TrainingExample
 from streamer.core.policy import early_may_raise
 from streamer.core.threshold import BudgetThreshold
@@ -57,6 +57,9 @@ EARLY_WARMUP = 5000
 # all). Which negatives: `sample_key`, a hash of the borrower and the snapshot's time, so
 # a replay learns the same ones every time. 1: learn every example.
 NEGATIVE_EVERY = {"champion": 1, "challenger": 4, "early": 4}
+# The early scorer published is the mean of the versions over about the last 160,000
+# examples (`model.Average`; 80 versions at the default `publish_every`).
+EARLY_AVERAGE_EXAMPLES = 160_000
 
 
 def check_example(ex: TrainingExample) -> None:
@@ -130,6 +133,7 @@ class Trainer:
         self.champion = RiskModel()
         self.challenger = make_challenger()
         self.early = RiskModel(n_knots=EARLY_KNOTS, warmup=EARLY_WARMUP)
+        self.early_average = Average(EARLY_AVERAGE_EXAMPLES // publish_every)
         self.quality = {"champion": Quality(), "challenger": Quality(), "early": Quality()}
         self.drift = drift.ADWIN()
         self.drifts = 0
@@ -214,15 +218,14 @@ class Trainer:
 
     def publish(self) -> bytes:
         self.version += 1
-        if self.budget is not None:
-            early = Scorer.from_model(self.early, self.version)
-            if early.ready:
-                self.early_high = self.budget.threshold(early) or self.early_high
+        early = self.early_average.publish(self.early, self.version)
+        if self.budget is not None and early.ready:
+            self.early_high = self.budget.threshold(early) or self.early_high
         # The trainer rides along as a pickle of its own: a worker that loads the
         # snapshot to score unpickles the two models it scores with (under a millisecond),
         # not the challenger and the quality windows (a quarter of a second on a year's
         # trainer, with the worker's event loop blocked). Only `restore` opens it.
-        return sign(self.champion.dumps(self.version, early=self.early,
+        return sign(self.champion.dumps(self.version, early=self.early, early_scorer=early,
                                         trainer=pickle.dumps(self, protocol=5),
                                         early_high=self.early_high), self.key)
 
@@ -246,4 +249,6 @@ class Trainer:
             trainer.budget, trainer.early_high = None, None
         if not hasattr(trainer, "early_min_history_days"):
             trainer.early_min_history_days = 0.0
+        if not hasattr(trainer, "early_average"):  # published before the early mean
+            trainer.early_average = Average(EARLY_AVERAGE_EXAMPLES // trainer.publish_every)
         return trainer

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import pytest
 from river.metrics import RollingROCAUC
 
 from streamer.core.model import (
+    Average,
     Calibrator,
     RiskModel,
     Scorer,
@@ -332,6 +334,56 @@ def test_trainer_learns_the_early_target_beside_the_default_one():
     resumed = Trainer.restore(sign(old.champion.dumps(1, trainer=old), KEY), KEY)
     assert resumed.early.n_learned == 0 and resumed.learn({"dpd_now": 1.0}, True, False) is None
     assert resumed.quality["early"].n == 1
+
+
+def test_the_published_early_scorer_is_the_mean_of_the_last_versions_and_workers_use_it():
+    from streamer.core.engine import Engine
+    from streamer.settings import Settings
+
+    t = Trainer(KEY, publish_every=500)
+    t.early.warmup = 200
+    t.early_average = Average(n=3)
+    rng = random.Random(4)
+    blobs, versions = [], []
+    for i in range(3000):
+        late = rng.random() < 0.2
+        x = {"partial_90d": float(late) + rng.gauss(0, 0.5), "dpd_now": 0.0}
+        if (b := t.learn(x, i % 50 == 0, late)) is not None:
+            blobs.append(b)
+            versions.append(Scorer.from_model(t.early, t.version))  # this version alone
+    _, contents = load_snapshot(blobs[-1], KEY)
+    published = contents["early_scorer"]
+    x = {"partial_90d": 1.3, "dpd_now": 0.0}
+    mean_logit = sum(_logit(v.score(x)) for v in versions[-3:]) / 3
+    assert published.version == 6 and published.ready
+    assert _logit(published.score(x)) == pytest.approx(mean_logit, abs=1e-6)
+    assert abs(_logit(published.score(x)) - _logit(versions[-1].score(x))) > 1e-4  # not the newest
+    engine = Engine(Settings(model_key=KEY.decode()))
+    assert engine.load_snapshot(blobs[-1])
+    assert engine.early.score(x) == published.score(x)
+    # a resumed trainer goes on with the same mean (its versions travel in the snapshot)
+    resumed = Trainer.restore(blobs[-1], KEY)
+    assert [v.version for v in resumed.early_average.recent] == [4, 5, 6]
+    # a snapshot of a trainer from before the mean: the worker scores its early model
+    old = Trainer.restore(blobs[-1], KEY)
+    del old.early_average
+    old_blob = sign(old.champion.dumps(7, early=old.early, trainer=pickle.dumps(old)), KEY)
+    assert Trainer.restore(old_blob, KEY).early_average.n == 160_000 // 500
+    assert engine.load_snapshot(old_blob)
+    assert engine.early.score(x) == Scorer.from_model(old.early, 7).score(x)
+
+
+def test_a_version_not_ready_is_published_alone_and_restarts_the_mean():
+    avg = Average(n=4)
+    young = RiskModel()
+    for i in range(100):
+        young.learn_one({"dpd_now": float(i % 5 == 0)}, i % 10 == 0)
+    assert not avg.publish(young, 1).ready and avg.recent == []
+    for i in range(3000):
+        young.learn_one({"dpd_now": float(i % 5 == 0)}, i % 10 == 0)
+    first = avg.publish(young, 2)
+    assert first.ready and avg.recent == [first]  # alone until a second version joins
+    assert avg.publish(young, 3).version == 3 and len(avg.recent) == 2
 
 
 def test_the_challenger_splits_and_ranks_when_defaults_are_rare():
