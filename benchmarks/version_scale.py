@@ -53,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the calibrator's AdaGrad rate (default: the snapshot's)")
     ap.add_argument("--publish-every", type=int, default=Settings().publish_every)
     ap.add_argument("--average-examples", type=int, default=EARLY_AVERAGE_EXAMPLES,
-                    help="early model: publish the mean of the versions over this many "
-                         "examples (0: the newest version alone); the champion: always alone")
+                    help="publish the mean of the versions over this many examples (0: the "
+                         "newest version alone; the trainer averages the early model's only)")
     ap.add_argument("--horizon-days", type=float, default=Settings().label_horizon_days)
     ap.add_argument("--min-history-days", type=float,
                     default=Settings().early_min_history_days)
@@ -66,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         trainer = Trainer.restore(f.read(), key)
     model = trainer.early if args.which == "early" else trainer.champion
     every = trainer.negative_every[args.which]
-    average = Average(args.average_examples // args.publish_every
-                      if args.which == "early" else 1)
+    average = Average(args.average_examples // args.publish_every)
     if args.cal_rate is not None:
         model.calibrator.rate = args.cal_rate
     split, end = _epoch(args.split + "T00:00:00Z"), _epoch(args.end + "T00:00:00Z")

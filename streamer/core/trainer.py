@@ -5,8 +5,9 @@ early-warning model, a second champion pipeline, learns the early target (a miss
 90 days whose delinquency spell ends in default, see `labels.py`) from the same examples. Each example is first scored by the models (progressive validation: the score is given
 before the label is learned), which feeds their rolling quality figures and the drift
 detector; then both learn it. Every `publish_every` examples the trainer publishes a new
-signed snapshot, which the scorers load. With an alert budget, the snapshot also carries
-the early `high` threshold that spends it (`threshold.py`).
+signed snapshot, which the scorers load: the champion as it is, the early model as the
+mean of its recent versions (`model.Average`). With an alert budget, the snapshot also
+carries the early `high` threshold that spends it (`threshold.py`).
 
 >>> t = Trainer(key=b"k" * 32, publish_every=100)
 >>> blobs = [t.learn({"dpd_now": float(i % 3 == 0)}, i % 3 == 0) for i in range(300)]
