@@ -83,6 +83,9 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
         if not ab.get("early"):
             continue
         early, default = _by_budget(ab.get("early")), _by_budget(ab.get("default"))
+        # the early score counted only before any missed payment (evaluation/budget.py);
+        # absent from evaluations older than 2026-12-07
+        before = _by_budget(ab.get("early_before_any_miss"))
         eb = (r.get("offline_reference") or {}).get("early_at_budget") or {}
         ref = _by_budget((eb.get("at_budget") or {}).get("reference"))
         at_snap = _by_budget((eb.get("at_budget") or {}).get("online_early"))
@@ -90,10 +93,14 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
         explain = ("Budget: share of never-defaulting borrowers alerted in the year (threshold "
                    "set by the budget on each score). Capture: share of defaulters flagged "
                    "before their first missed payment. Precision: share of flagged borrowers "
-                   f"at 90+ DPD within 180 days. Reference columns: test snapshots {window}.")
+                   f"at 90+ DPD within 180 days. \"Before any miss\": the early score counted "
+                   "only on days before the borrower's first missed payment, good borrowers "
+                   "and defaulters alike (after a miss it raises nothing). Reference columns: "
+                   f"test snapshots {window}.")
         upper = _by_budget((eb.get("at_budget") or {}).get("upper_bound"))
         header = ("| budget | early score: before first miss | 30+ days before 90+ DPD | "
-                  "precision | default score: before first miss | LightGBM (same features) | "
+                  "precision | early score before any miss: before first miss / precision | "
+                  "default score: before first miss | LightGBM (same features) | "
                   "upper bound: LightGBM + the simulator's latent state | "
                   "online early, same snapshots |")
         fm, nz = r["flagged_before_first_missed"], r["noise"]
@@ -106,14 +113,15 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
                    "(the budget spent, as the budget counts it). The table below "
                    "holds one threshold over the whole year instead.")
         lines += ["", f"## Capture at an alert budget: `{sc}`", "", shipped, "", explain, "",
-                  header, "|---|---|---|---|---|---|---|---|"]
+                  header, "|---|---|---|---|---|---|---|---|---|"]
         for b, x in early.items():
             d, rf, sn = default.get(b, {}), ref.get(b, {}), at_snap.get(b, {})
-            ub = upper.get(b, {})
+            ub, bf = upper.get(b, {}), before.get(b, {})
             lines.append(
                 f"| {b:.0%} | {pct(x['before_first_missed'])} | "
                 f"{pct(x.get('at_least_30_days_before_default'))} | "
-                f"{pct(x.get('precision_180d'))} | {pct(d.get('before_first_missed'))} | "
+                f"{pct(x.get('precision_180d'))} | {pct(bf.get('before_first_missed'))} / "
+                f"{pct(bf.get('precision_180d'))} | {pct(d.get('before_first_missed'))} | "
                 f"{pct(rf.get('before_first_missed'))} | {pct(ub.get('before_first_missed'))} | "
                 f"{pct(sn.get('before_first_missed'))} |")
         rk = (r.get("offline_reference") or {}).get("early_ranking")
@@ -126,15 +134,17 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
                            f"snapshots, {rk['positives']:,} positive); at the test "
                            f"snapshots: {ranked}.")]
         if sc in TARGETED:
-            five, ten = early.get(0.05, {}), early.get(0.1, {})
+            judged = before or early
+            five, ten = judged.get(0.05, {}), judged.get(0.1, {})
             auc = r["auc"]["roc_auc"]
             ece = r["calibration"]["expected_calibration_error"]
+            how = " (early score before any miss)" if before else " (early score)"
             checks = [
-                (">= 50% before the first miss at a 5% budget", five.get("before_first_missed"),
-                 0.5),
-                (">= 65% before the first miss at a 10% budget", ten.get("before_first_missed"),
-                 0.65),
-                (">= 30% precision at a 5% budget", five.get("precision_180d"), 0.3),
+                (f">= 50% before the first miss at a 5% budget{how}",
+                 five.get("before_first_missed"), 0.5),
+                (f">= 65% before the first miss at a 10% budget{how}",
+                 ten.get("before_first_missed"), 0.65),
+                (f">= 30% precision at a 5% budget{how}", five.get("precision_180d"), 0.3),
             ]
             lines += ["", "| target (issue 13) | measured | met |", "|---|---|---|"]
             for text, value, goal in checks:

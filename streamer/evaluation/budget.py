@@ -51,6 +51,24 @@ AHEAD_DAYS = 30
 PRECISION_DAYS = 180
 
 
+def before_any_miss(borrower: np.ndarray, seconds: np.ndarray, value: np.ndarray,
+                    first_missed_day: np.ndarray) -> np.ndarray:
+    """`value` where it was given before the borrower's first missed payment, NaN after.
+
+    The early score raises only a current borrower with no recent miss; after a miss its
+    scores go on (they keep a tier) but raise nothing, and a good borrower's highest score
+    of the year is often one of them. Counted, they set a budget's threshold on scores no
+    alert follows. Held to the days before any miss, good borrowers and defaulters are
+    judged on the same footing: the budget is what the score would spend on borrowers
+    who had missed nothing yet, the capture what it catches before the first miss.
+
+    >>> before_any_miss(np.array([0, 0, 1]), np.array([1, 5, 5]) * 86400.0,
+    ...                 np.array([0.2, 0.9, 0.9]), np.array([3, NEVER]))
+    array([0.2, nan, 0.9])
+    """
+    return np.where(days_of(seconds) < first_missed_day[borrower], value, np.nan)
+
+
 def _max_by_borrower(n: int, borrower: np.ndarray, value: np.ndarray) -> np.ndarray:
     best = np.full(n, -np.inf)
     np.maximum.at(best, borrower, value)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics as m
-from .budget import at_budget
+from .budget import at_budget, before_any_miss
 from .inputs import (
     check_file,
     day_of,
@@ -157,10 +157,13 @@ def evaluate(
     early = m.early_tradeoff(scores.borrower, scores.seconds, scores.early, truth.default_day,
                              truth.first_missed_day, window_start, end)
 
+    early_before = before_any_miss(scores.borrower, scores.seconds, scores.early,
+                                   truth.first_missed_day)
     budget = {
         name: at_budget(scores.borrower, scores.seconds, values, truth.default_day,
                         truth.first_missed_day, window_start, end)
-        for name, values in (("early", scores.early), ("default", scores.score))
+        for name, values in (("early", scores.early), ("early_before_any_miss", early_before),
+                             ("default", scores.score))
     }
 
     offline = None
@@ -292,9 +295,11 @@ def format_summary(r: dict) -> str:
                      "ever on good borrowers: " + ", ".join(
                          f"{e['threshold']:.2f}: {_num(e['defaulters_before_first_missed'], '.0%')}"
                          f" / {_num(e['good_borrowers'], '.0%')}" for e in early))
+    named = {"early_before_any_miss": "early score, counted before any missed payment,"}
     for name, fig in (r.get("at_budget") or {}).items():
         if fig:
-            lines.append(f"{name} score at a budget of good borrowers alerted (threshold): "
+            lines.append(f"{named.get(name, name + ' score')} at a budget of good borrowers "
+                         "alerted (threshold): "
                          + "; ".join(_budget_line(x) for x in fig["budgets"]))
     off = r.get("offline_reference")
     if off is not None:

@@ -163,3 +163,25 @@ def test_the_online_early_score_is_ranked_over_every_labelled_snapshot():
                     score=np.zeros(4), early=np.array([0.9, 0.2, 0.6, np.nan]))
     r = early_ranking(ex, {"b0": 0, "b1": 1, "b2": 2, "b3": 3}, online)
     assert (r["snapshots"], r["positives"]) == (3, 1) and r["roc_auc"] == 1.0
+
+
+def test_counted_before_any_miss_a_good_borrowers_scores_after_a_cured_miss_spend_nothing():
+    from streamer.evaluation.budget import before_any_miss
+
+    # good borrowers 0-9 score 0.05 .. 0.5 before any miss; 0 and 1 peak at 0.99 and 0.98
+    # after a miss they cured (day 100); defaulter 10 scores 0.6 before its first miss
+    rows = [(g, 20, 0.05 * (g + 1)) for g in range(10)] + [(0, 120, 0.99), (1, 120, 0.98),
+                                                            (10, 30, 0.6)]
+    default, missed = [None] * 10 + [150], [100, 100] + [None] * 8 + [50]
+    b, d, v = (np.array(x) for x in zip(*rows, strict=True))
+    first = np.array([NEVER if x is None else x for x in missed], dtype=np.int64)
+    kept = before_any_miss(b, d * DAY + 3600.0, v.astype(np.float64), first)
+    assert np.isnan(kept[10:12]).all() and kept[0] == pytest.approx(0.05) and kept[12] == 0.6
+    every = _book(rows, default, missed, budgets=(0.2,))["budgets"][0]
+    counted = at_budget(b.astype(np.int64), d * DAY + 3600.0, kept,
+                        np.array([NEVER] * 10 + [150]), first, 0, 364, budgets=(0.2,))
+    # every score: the two peaks after cured misses set the threshold; the defaulter is missed
+    assert every["threshold"] == pytest.approx(0.98) and every["before_first_missed"] == 0.0
+    # before any miss: two in ten good borrowers reach 0.45, and the defaulter is caught
+    x = counted["budgets"][0]
+    assert x["threshold"] == pytest.approx(0.45) and x["before_first_missed"] == 1.0
