@@ -368,7 +368,7 @@ def test_the_published_early_scorer_is_the_mean_of_the_last_versions_and_workers
     old = Trainer.restore(blobs[-1], KEY)
     del old.early_average
     old_blob = sign(old.champion.dumps(7, early=old.early, trainer=pickle.dumps(old)), KEY)
-    assert Trainer.restore(old_blob, KEY).early_average.n == 160_000 // 500
+    assert Trainer.restore(old_blob, KEY).early_average.n == 40_000 // 500
     assert engine.load_snapshot(old_blob)
     assert engine.early.score(x) == Scorer.from_model(old.early, 7).score(x)
 
