@@ -490,10 +490,10 @@ class Average:
     The early model's online steps keep it moving around its fit: each version is one
     draw from that wander, and a borrower's scores from successive versions are compared
     (a tier, the budget's year of maxima). The mean of recent versions (iterate
-    averaging) keeps the model's fit and drops most of the wander: replayed offline on
-    20,000-borrower books (`benchmarks/version_scale.py`, README), the early score ranked
-    the test quarter's snapshots at ROC AUC 0.962 instead of 0.948 (baseline) and 0.954
-    instead of 0.935 (industry_downturn).
+    averaging) keeps the model's fit and drops most of the wander: the longer the mean,
+    the better the early score ranks a quarter's snapshots, up to a few months of
+    examples (`benchmarks/version_scale.py`; the trainer's window and why it is not
+    longer: `trainer.EARLY_AVERAGE_EXAMPLES`).
 
     A version that is not ready (too few outcomes learned) is published alone, and resets
     the mean: its scale means nothing yet. So does a model whose curves changed (another
