@@ -34,7 +34,7 @@ from sklearn.metrics import roc_auc_score
 
 from streamer.core.model import Average, Scorer, _logit
 from streamer.core.outputs import TrainingExample
-from streamer.core.trainer import EARLY_AVERAGE_EXAMPLES, Trainer, sample_key
+from streamer.core.trainer import EARLY_AVERAGE_EXAMPLES, Trainer, sample_key, sample_weight
 from streamer.settings import Settings
 
 DAY = 86_400.0
@@ -87,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 if split <= ts < end:
                     test.append((ts, x, y))
                 # the trainer's sample: every positive, 1 in `every` negatives, weighted
-                if y or every == 1 or sample_key(ex.borrower_id, ex.ts) % every == 0:
-                    model.learn_one(x, y, 1 if y else every)
+                w = sample_weight(every, y, sample_key(ex.borrower_id, ex.ts))
+                if w:
+                    model.learn_one(x, y, w)
                 newest = max(newest, ts)
             if n % args.publish_every == 0:
                 versions.append((newest, average.publish(model, n)))

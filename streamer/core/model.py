@@ -305,7 +305,7 @@ class Scorer:
         # the policy then alerts on hard rules only.
         self.ready = ready
         self.basis = basis
-        knots = basis.knots if basis is not None else {}
+        knots = self.knots
         self.linear = {f: c for f, c in coef.items() if SEP not in f or
                        f.rpartition(SEP)[0] not in knots}
         # feature -> (knots, the curve's logit at each knot, its mean over the training)
@@ -320,6 +320,11 @@ class Scorer:
         # the early model; the trainer builds a scorer at every publish and uses `logits`)
         self._logit_of: Callable[[Any], float] | None = None
         self._logit_of_row: Callable[[Any], float] | None = None
+
+    @property
+    def knots(self) -> dict[str, tuple[float, ...]]:
+        """Each bent feature's knots (none for a linear scorer): the scorer's columns."""
+        return self.basis.knots if self.basis is not None else {}
 
     def __getstate__(self) -> dict:
         # the compiled logits are code made by exec: compiled again after unpickling
@@ -464,8 +469,7 @@ def mix(scorers: Sequence[Scorer], version: int) -> Scorer:
     """
     if not scorers:
         raise ValueError("nothing to mix")
-    knots = [s.basis.knots if s.basis is not None else {} for s in scorers]
-    if any(kn != knots[0] for kn in knots[1:]):
+    if any(s.knots != scorers[0].knots for s in scorers[1:]):
         raise ValueError("the scorers bend their features on different knots: their columns "
                          "differ, so no one linear scorer is their mean")
     k = len(scorers)
@@ -518,8 +522,7 @@ class Average:
         if not newest.ready or self.n == 1:
             self.recent = []
             return newest
-        knots = model.basis.knots if model.basis is not None else {}
-        if self.recent and (self.recent[0].basis.knots if self.recent[0].basis else {}) != knots:
+        if self.recent and self.recent[0].knots != newest.knots:
             self.recent = []
         self.recent = [*self.recent[-(self.n - 1):], newest]
         return newest if len(self.recent) == 1 else mix(self.recent, version)

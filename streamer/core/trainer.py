@@ -66,6 +66,19 @@ NEGATIVE_EVERY = {"champion": 1, "challenger": 4, "early": 4}
 EARLY_AVERAGE_EXAMPLES = 40_000
 
 
+def sample_weight(every: int, positive: bool, key: int | None) -> int:
+    """The weight a model that learns 1 in `every` negatives gives an example: 1 to every
+    positive (and to all with `every` 1 or no `key`), `every` to the negatives whose
+    `sample_key` is a multiple of it, 0 (not learned) to the rest.
+
+    >>> [sample_weight(4, False, k) for k in (5, 8)], sample_weight(4, True, 5)
+    ([0, 4], 1)
+    """
+    if positive or key is None or every == 1:
+        return 1
+    return every if key % every == 0 else 0
+
+
 def check_example(ex: TrainingExample) -> None:
     """Refuse an example with a feature the engine does not compute: a model that learned
     a weight for it would ask every worker for a value no event gives. (A missing feature
@@ -185,13 +198,8 @@ class Trainer:
         >>> t.champion.n_learned, t.champion.n_positive, t.quality["champion"].n
         (5, 1, 3)
         """
-        every = self.negative_every
-
         def weight(model: str, positive: bool) -> int:
-            k = every[model]
-            if positive or key is None or k == 1:
-                return 1
-            return k if key % k == 0 else 0
+            return sample_weight(self.negative_every[model], positive, key)
 
         w = weight("champion", y)
         if w:
