@@ -106,6 +106,10 @@ class Context:
         self._version += 1
         self.portfolio = {k: list(v) for k, v in counts.items()}
 
+    def borrowers(self) -> int:
+        """The borrowers counted (those whose accounts are open and held here)."""
+        return sum(v[0] for (scope, _), v in self.portfolio.items() if scope == "industry")
+
     def delinquency_rate(self, scope: str, scope_id: str) -> float:
         n, bad = self.portfolio.get((scope, scope_id), (0, 0))
         return (bad + _PRIOR_RATE * _PRIOR_N) / (n + _PRIOR_N)

@@ -29,6 +29,7 @@ from streamer.core.context import DELINQUENT_DPD, Context
 from streamer.core.labels import Labeler
 from streamer.core.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.core.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
+from streamer.core.pacing import YEAR, Pacer
 from streamer.core.policy import Decision, Policy, alert_id, early_may_raise
 from streamer.core.privacy import dead_letter
 from streamer.core.reasons import explain
@@ -74,6 +75,11 @@ class Engine:
         self.scorer = scorer or Scorer.prior()
         self.early = Scorer.prior()  # the early-warning model (labels.py); not ready until learned
         self.policy = Policy(settings.policy())
+        # the early threshold the trainer's budget (or the settings) gives, and the pacing
+        # of the budget on the live book that moves it (pacing.py)
+        self.early_base = self.policy.config.early_high
+        self.pacer = Pacer(settings.early_budget) if settings.early_budget else None
+        self._paced_until = -float("inf")  # event time of the pacer's last daily step
         self._min_history = settings.early_min_history_days * DAY
         self._model_min_history = settings.model_min_history_days * DAY
         self.labeler = Labeler(settings.snapshot_interval_days, settings.label_horizon_days)
@@ -105,9 +111,15 @@ class Engine:
                 return False
             self.scorer, self.early = scorer, early
             early_high = contents.get("early_high")  # the alert budget's (threshold.py)
-            if early_high is not None and self.settings.early_budget:
-                self.policy.set_early_high(early_high)
+            if early_high is not None and self.pacer is not None:
+                self.early_base = early_high
+                self._pace()
         return True
+
+    def _pace(self) -> None:
+        """Set the early threshold: the base, moved by the pacer."""
+        if self.pacer is not None:
+            self.policy.set_early_high(self.pacer.threshold(self.early_base))
 
     # -- events ----------------------------------------------------------------------------
     def process_raw(self, raw: bytes | None, topic: str = "", partition: int = 0,
@@ -171,11 +183,18 @@ class Engine:
         fx.exposure = s.outstanding
 
         now = s.last_ts  # a late event is judged as of the borrower's newest time
+        defaulted = s.defaulted_at
+        if self.pacer is not None and self.watermark >= self._paced_until + DAY:
+            self._paced_until = self.watermark
+            self.pacer.advance(self.watermark, self.context.borrowers())
+            self._pace()
         for m in self.labeler.mature(s, now, dpd):
             fx.examples.append(TrainingExample(
                 borrower_id=bid, ts=iso(m.ts), label=m.label, score=m.score,
                 model_version=m.model_version, features=features.from_vector(m.vector),
                 early_label=m.early))
+        if not defaulted and s.defaulted_at and s.early_raised_at:
+            self._refund(s, now)
 
         x = features.compute(s, self.context, now, dpd)
         row = list(x.values())  # in FEATURES order: the scorers read a list faster
@@ -197,6 +216,8 @@ class Engine:
                                       scorer.ready and not young, early, recent_miss)
         if decision is not None:
             fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
+            if decision.early:
+                self._count_raise(s, now)
             s.tier, s.tier_since = decision.tier, now
         elif self.policy.deserved(s.tier, score, dpd, scorer.ready and not young, early,
                                   recent_miss):
@@ -209,6 +230,20 @@ class Engine:
         fx.score = ScoreUpdate(borrower_id=bid, ts=event.ts.isoformat(), score=score,
                                tier=s.tier, model_version=scorer.version, early_score=early)
         return fx
+
+    def _count_raise(self, s: BorrowerState, now: float) -> None:
+        """The alert budget counts a good borrower once a year (pacing.py)."""
+        if self.pacer is not None and now - s.early_raised_at >= YEAR:
+            s.early_raised_at = now
+            self.pacer.raised()
+            self._pace()
+
+    def _refund(self, s: BorrowerState, now: float) -> None:
+        """A borrower the budget counted defaulted: the raise was no good borrower's."""
+        if self.pacer is not None and now - s.early_raised_at < YEAR:
+            self.pacer.refund()
+            self._pace()
+        s.early_raised_at = 0.0
 
     def _count_portfolio(self, s: BorrowerState, counted_before: bool, dpd_before: int,
                          dpd: int) -> None:

@@ -13,7 +13,8 @@
   only a borrower who is current: its model learned from current borrowers' snapshots,
   and once a payment is missed the DPD floors and the default score speak. A tier it
   raised is kept through a miss as long as the early score stays above its band. Its
-  threshold is set by the alert budget (`threshold.py`) once the model has one. Nor does
+  threshold is set by the alert budget (`threshold.py`) once the model has one, and paced
+  on the live book (`pacing.py`). Nor does
   it raise a borrower who missed a payment recently (`early_may_raise`): such a borrower
   is already in the collections team's view (the DPD floors, the default score), and the
   early score, which rates a recent miss high, spent most of its budget on them (below). A

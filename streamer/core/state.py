@@ -102,7 +102,7 @@ class BorrowerState:
         "opened_at", "last_ts", "t0", "flows", "last_income_ts", "income_var", "coverage",
         "dpd_worst", "loans", "episodes", "grace_until", "plan_active", "tier", "tier_since",
         "score", "recent", "pending", "last_snapshot_ts", "defaulted_at", "spell_start",
-        "last_overdue_ts", "last_gambling_ts",
+        "last_overdue_ts", "last_gambling_ts", "early_raised_at",
     )
 
     def __init__(self) -> None:
@@ -118,6 +118,9 @@ class BorrowerState:
         self.flows = array("d", bytes(8 * 2 * N_CHANNELS))
         self.last_income_ts = 0.0
         self.last_gambling_ts = 0.0
+        # when the early score last raised the borrower and the alert budget counted it
+        # (core/pacing.py); 0: never
+        self.early_raised_at = 0.0
         self.income_var = stats.Var()
         self.coverage = array("d")  # paid-to-due of the last COVERAGE_WINDOW installments
         self.dpd_worst = 0
@@ -213,7 +216,8 @@ class BorrowerState:
         """Compact, exact bytes (msgpack): what the changelog carries."""
         var = self.income_var
         return _encoder.encode((
-            4,  # layout version (3: the delinquency spell; 4: loans' monthly cost, gambling)
+            5,  # layout version (3: the delinquency spell; 4: loans' monthly cost, gambling;
+            #                  5: the early raise the budget counted)
             self.segment, self.industry, self.region, self.credit_limit, self.credit_score,
             self.prior_delinquencies, self.opened_at, self.last_ts, self.t0,
             self.flows.tobytes(), self.last_income_ts,
@@ -224,6 +228,7 @@ class BorrowerState:
             self.episodes, self.grace_until, self.plan_active, self.tier, self.tier_since,
             self.score, self.recent.tobytes(), self.pending, self.last_snapshot_ts,
             self.defaulted_at, self.spell_start, self.last_overdue_ts, self.last_gambling_ts,
+            self.early_raised_at,
         ))
 
     @classmethod
@@ -231,15 +236,18 @@ class BorrowerState:
         fields = _decoder.decode(data)
         layout = fields[0]
         if layout == 2:  # before the delinquency spell was kept: none known
-            fields = (*fields, 0.0, 0.0, 0.0)
+            fields = (*fields, 0.0, 0.0, 0.0, 0.0)
         elif layout == 3:  # before gambling's time was kept (loans' costs: 0, unknown)
+            fields = (*fields, 0.0, 0.0)
+        elif layout == 4:  # before the early raise was kept: none counted
             fields = (*fields, 0.0)
-        elif layout != 4:
+        elif layout != 5:
             raise ValueError(f"unknown borrower state layout {layout}")
         (layout, segment, industry, region, credit_limit, credit_score, prior, opened_at,
          last_ts, t0, flows, last_income_ts, var, coverage, dpd_worst, loans, episodes,
          grace_until, plan_active, tier, tier_since, score, recent, pending,
-         last_snapshot_ts, defaulted_at, spell_start, last_overdue_ts, last_gambling_ts) = fields
+         last_snapshot_ts, defaulted_at, spell_start, last_overdue_ts, last_gambling_ts,
+         early_raised_at) = fields
         s = cls()
         # interned: a few distinct values shared by every cached borrower
         s.segment, s.industry, s.region = intern(segment), intern(industry), intern(region)
@@ -258,7 +266,7 @@ class BorrowerState:
         s.pending = [Pending(*p) for p in pending]
         s.last_snapshot_ts, s.defaulted_at = last_snapshot_ts, defaulted_at
         s.spell_start, s.last_overdue_ts = spell_start, last_overdue_ts
-        s.last_gambling_ts = last_gambling_ts
+        s.last_gambling_ts, s.early_raised_at = last_gambling_ts, early_raised_at
         return s
 
     def __eq__(self, other: object) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from streamer.core.engine import Engine
 from streamer.core.features import FEATURES
 from streamer.core.model import RiskModel, Scorer, sign
@@ -380,3 +382,49 @@ def test_the_early_score_raises_no_borrower_who_missed_a_payment_lately():
     lately = book(True, 40)
     assert lately.alert.tier == "watch" and lately.score.early_score >= 0.4  # scored, not raised
     assert book(True, 220).alert.tier == "high"  # the miss is half a year old
+
+
+def test_early_raises_ahead_of_the_budgets_pace_raise_the_early_threshold():
+    """A thousand borrowers draw 90% of their limits on one day: with a 5% budget the
+    pacer lifts the early threshold after a few dozen raises, and a quiet year brings
+    it back below the trainer's level (pacing.py); without a budget every one is raised."""
+    def burst(budget: float) -> tuple[Engine, int]:
+        engine = Engine(Settings(early_budget=budget), scorer=stress_scorer())
+        engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
+        feed(engine, *(opened(f"b{i}", credit_limit=10000) for i in range(1000)))
+        fx = feed(engine, *(event("loan_drawn", 31, f"b{i}", loan_id="L1", principal=9000,
+                                  term_months=6, daily_rate=0.0005, method="equal_installment")
+                            for i in range(1000)))
+        return engine, sum(f.alert is not None and f.alert.decided_by == "early_score"
+                           for f in fx)
+
+    engine, raised = burst(0.05)
+    assert 20 < raised < 200
+    base = engine.early_base
+    after = engine.policy.config.early_high
+    assert after > 0.9 > base
+    offset = engine.pacer.offset
+    feed(engine, event("transaction", 31 + 300, "b0", amount=5, direction="out",
+                       category="groceries"))
+    # 300 days at the pace of a year's budget (`gain` logits a year) pay part of it back
+    assert engine.pacer.offset == pytest.approx(offset - engine.pacer.gain * 300 / 365)
+    assert after > engine.policy.config.early_high > base
+    assert burst(0.0)[1] == 1000
+
+
+def test_the_budget_gives_back_the_raise_of_a_borrower_who_defaults():
+    """The pacer counts what the budget counts: good borrowers. A raise is counted once
+    (its time kept in the borrower's state) and given back when the borrower defaults."""
+    engine = Engine(Settings(early_budget=0.05), scorer=stress_scorer())
+    engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
+    feed(engine, *(opened(f"b{i}", credit_limit=10000) for i in range(1000)))
+    fx = feed(engine, event("loan_drawn", 31, "b0", loan_id="L1", principal=9000,
+                            term_months=6, daily_rate=0.0005, method="equal_installment"))
+    assert fx[-1].alert.decided_by == "early_score"
+    step = engine.pacer.gain / (0.05 * 1000)  # the year's budget is 50 borrowers
+    assert engine.pacer.offset == pytest.approx(step)
+    assert engine.states["b0"].early_raised_at == engine.watermark
+    feed(engine, event("overdue_status", 31.5, "b0", loan_id="L1", days_past_due=95,
+                       overdue_amount=1500))
+    assert engine.pacer.offset == pytest.approx(0.0)
+    assert engine.states["b0"].early_raised_at == 0.0

@@ -111,16 +111,19 @@ def test_states_of_older_layouts_read_with_what_they_did_not_keep_unknown():
     import msgspec
 
     s = busy_state()
-    s.spell_start, s.last_overdue_ts, s.last_gambling_ts = 5.0, 6.0, 7.0
+    s.spell_start, s.last_overdue_ts, s.last_gambling_ts, s.early_raised_at = 5.0, 6.0, 7.0, 8.0
     fields = list(msgspec.msgpack.decode(s.dumps()))
-    assert fields[0] == 4 and fields[-3:] == [5.0, 6.0, 7.0]
+    assert fields[0] == 5 and fields[-4:] == [5.0, 6.0, 7.0, 8.0]
+    back = BorrowerState.loads(msgspec.msgpack.encode([4, *fields[1:-1]]))
+    assert back.early_raised_at == 0.0 and back.last_gambling_ts == 7.0
     loans = {k: v[:6] for k, v in fields[15].items()}  # before loans kept their monthly cost
     assert loans != fields[15]
-    for layout, cut, spell in ((3, -1, (5.0, 6.0)), (2, -3, (0.0, 0.0))):
+    for layout, cut, spell in ((3, -2, (5.0, 6.0)), (2, -4, (0.0, 0.0))):
         old = msgspec.msgpack.encode([layout, *fields[1:15], loans, *fields[16:cut]])
         back = BorrowerState.loads(old)
         assert (back.spell_start, back.last_overdue_ts) == spell
         assert back.last_gambling_ts == 0.0 and back.loans["L1"].monthly == 0.0
+        assert back.early_raised_at == 0.0
         assert back.loans["L1"].dpd == 8 and back.dumps()[1:] != old[1:]
 
 
