@@ -26,7 +26,7 @@ from streamer.core.model import (
 )
 from streamer.core.outputs import TrainingExample
 from streamer.core.policy import Policy, PolicyConfig, alert_id
-from streamer.core.trainer import Trainer, sample_key
+from streamer.core.trainer import EARLY_AVERAGE_EXAMPLES, Trainer, sample_key
 
 KEY = b"test-key-" * 4
 
@@ -368,7 +368,7 @@ def test_the_published_early_scorer_is_the_mean_of_the_last_versions_and_workers
     old = Trainer.restore(blobs[-1], KEY)
     del old.early_average
     old_blob = sign(old.champion.dumps(7, early=old.early, trainer=pickle.dumps(old)), KEY)
-    assert Trainer.restore(old_blob, KEY).early_average.n == 40_000 // 500
+    assert Trainer.restore(old_blob, KEY).early_average.n == EARLY_AVERAGE_EXAMPLES // 500
     assert engine.load_snapshot(old_blob)
     assert engine.early.score(x) == Scorer.from_model(old.early, 7).score(x)
 
