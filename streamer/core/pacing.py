@@ -40,6 +40,9 @@ defaulters before their first miss in the simulated year (README, "Pacing").
 >>> p.advance(400 * day, book=1000)         # a quiet year carries a quarter of it
 >>> round(p.offset, 2)
 -0.75
+>>> p.advance(401 * day, book=300)          # 15 borrowers a year: too few to pace
+>>> p.raised(); p.offset, p.threshold(0.10)
+(0.0, 0.1)
 """
 
 from __future__ import annotations
