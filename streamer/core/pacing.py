@@ -50,8 +50,7 @@ from __future__ import annotations
 import math
 
 YEAR = 365.0 * 86_400.0
-
-
+MIN_RAISES = 20  # a year's budget, in borrowers, below which a book is not paced
 _CEILING = 10.0  # logits: keeps the threshold below 1 whatever the raises
 
 
@@ -74,7 +73,7 @@ class Pacer:
             self.offset = max(self.floor, self.offset - self.gain * (ts - self._ts) / YEAR)
         if self._ts is None or ts > self._ts:
             self._ts = ts
-        paced = book * self.budget >= 20
+        paced = book * self.budget >= MIN_RAISES
         self._step = self.gain / (self.budget * book) if paced else 0.0
         if not paced:
             self.offset = 0.0
