@@ -79,7 +79,6 @@ class Engine:
         # of the budget on the live book that moves it (pacing.py)
         self.early_base = self.policy.config.early_high
         self.pacer = Pacer(settings.early_budget) if settings.early_budget else None
-        self._paced_until = -float("inf")  # event time of the pacer's last daily step
         self._min_history = settings.early_min_history_days * DAY
         self._model_min_history = settings.model_min_history_days * DAY
         self.labeler = Labeler(settings.snapshot_interval_days, settings.label_horizon_days)
@@ -184,8 +183,7 @@ class Engine:
 
         now = s.last_ts  # a late event is judged as of the borrower's newest time
         defaulted = s.defaulted_at
-        if self.pacer is not None and self.watermark >= self._paced_until + DAY:
-            self._paced_until = self.watermark
+        if self.pacer is not None and self.pacer.due(self.watermark):
             self.pacer.advance(self.watermark, self.context.borrowers())
             self._pace()
         for m in self.labeler.mature(s, now, dpd):

@@ -49,7 +49,8 @@ from __future__ import annotations
 
 import math
 
-YEAR = 365.0 * 86_400.0
+DAY = 86_400.0
+YEAR = 365.0 * DAY
 MIN_RAISES = 20  # a year's budget, in borrowers, below which a book is not paced
 _CEILING = 10.0  # logits: keeps the threshold below 1 whatever the raises
 
@@ -66,6 +67,11 @@ class Pacer:
         self.offset = 0.0  # logits added to the trainer's threshold
         self._step = 0.0  # what one raise adds; 0 while the book is too small to pace
         self._ts: float | None = None
+
+    def due(self, ts: float) -> bool:
+        """Whether event time `ts` is a day or more past the last `advance` (the engine
+        steps the pacer once a day, not on every event)."""
+        return self._ts is None or ts >= self._ts + DAY
 
     def advance(self, ts: float, book: int) -> None:
         """Event time moved on to `ts`, and the book holds `book` borrowers."""
