@@ -29,7 +29,7 @@ from streamer.core.context import DELINQUENT_DPD, Context
 from streamer.core.labels import Labeler
 from streamer.core.model import Scorer, SnapshotRefused, load_snapshot
 from streamer.core.outputs import Alert, DeadLetter, Reason, ScoreUpdate, TrainingExample
-from streamer.core.pacing import YEAR, Pacer
+from streamer.core.pacing import TOP_SHARE, YEAR, LiveBook, Pacer
 from streamer.core.policy import Decision, Policy, alert_id, early_may_raise
 from streamer.core.privacy import dead_letter
 from streamer.core.reasons import explain
@@ -75,10 +75,13 @@ class Engine:
         self.scorer = scorer or Scorer.prior()
         self.early = Scorer.prior()  # the early-warning model (labels.py); not ready until learned
         self.policy = Policy(settings.policy())
-        # the early threshold the trainer's budget (or the settings) gives, and the pacing
-        # of the budget on the live book that moves it (pacing.py)
+        # the early threshold the trainer's budget (or the settings) gives; the level the
+        # live book's early scores set, and the pacing of the budget on it (pacing.py)
         self.early_base = self.policy.config.early_high
-        self.pacer = Pacer(settings.early_budget) if settings.early_budget else None
+        budget = settings.early_budget
+        self.pacer = Pacer(budget) if budget else None
+        self.live = LiveBook(budget * TOP_SHARE) if budget else None
+        self.early_level: float | None = None  # the live book's, once its sample has enough
         self._min_history = settings.early_min_history_days * DAY
         self._model_min_history = settings.model_min_history_days * DAY
         self.labeler = Labeler(settings.snapshot_interval_days, settings.label_horizon_days)
@@ -116,9 +119,11 @@ class Engine:
         return True
 
     def _pace(self) -> None:
-        """Set the early threshold: the base, moved by the pacer."""
+        """Set the early threshold: the level (the live book's, else the trainer's), moved
+        by the pacer."""
         if self.pacer is not None:
-            self.policy.set_early_high(self.pacer.threshold(self.early_base))
+            level = self.early_base if self.early_level is None else self.early_level
+            self.policy.set_early_high(self.pacer.threshold(level))
 
     # -- events ----------------------------------------------------------------------------
     def process_raw(self, raw: bytes | None, topic: str = "", partition: int = 0,
@@ -185,6 +190,7 @@ class Engine:
         defaulted = s.defaulted_at
         if self.pacer is not None and self.pacer.due(self.watermark):
             self.pacer.advance(self.watermark, self.context.borrowers())
+            self.early_level = self.live.level()  # type: ignore[union-attr]
             self._pace()
         for m in self.labeler.mature(s, now, dpd):
             fx.examples.append(TrainingExample(
@@ -210,6 +216,8 @@ class Engine:
         young = history < self._model_min_history
         # nor does the early score raise a borrower who missed a payment lately (policy.py)
         recent_miss = not early_may_raise(x["missed_90d"])
+        if self.live is not None:
+            self.live.update(bid, early if dpd == 0 and not recent_miss else None)
         decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now,
                                       scorer.ready and not young, early, recent_miss)
         if decision is not None:

@@ -7,8 +7,9 @@ chooses the threshold the way `evaluation/budget.py` measures it. It keeps the r
 snapshots of a fixed random sample of borrowers, scores them with the current early model,
 takes each sampled borrower's highest score over the window, and publishes the score that B
 of those borrowers reach, counting only borrowers with no default or early positive in the
-window. The threshold travels with the model snapshot; each worker moves it to keep its
-early alerts on the budget's pace (`pacing.py`), as this one lags the live book.
+window. The threshold travels with the model snapshot. It lags the live book, so a worker
+whose book is large enough sets the level from its live book's early scores instead, and
+paces its early alerts on either (`pacing.py`).
 Only the snapshots the early score may raise count (the trainer gives the others as
 `early=None`): a current borrower's, of an account past its first month, with no recent
 missed payment (`policy.early_may_raise`).

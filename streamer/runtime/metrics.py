@@ -23,7 +23,7 @@ event type, outcome, tier, kind).
 | streamer_batch_seconds | histogram | one batch: engine, outputs acknowledged, state persisted |
 | streamer_event_lag_seconds | histogram | wall clock at processing - the event's own time (borrower events) |
 | streamer_event_time_seconds | gauge | newest event time accepted (the stream's watermark) |
-| streamer_early_threshold | gauge | source (trainer: the budget's threshold the model brought; in_force: paced on this worker's book, core/pacing.py) |
+| streamer_early_threshold | gauge | source (trainer: the budget's threshold the model brought; live: the level the top of this worker's book reaches now, once its sample has one; in_force: that level, else the trainer's, paced on this worker's book; core/pacing.py) |
 | streamer_alert_actions_total | counter | tier, action: recommended actions of raised/escalated alerts |
 | streamer_portfolio_borrowers | gauge | dpd_bucket (current, 1-29, 30-59, 60-89, 90+), tier: borrowers held |
 | streamer_portfolio_exposure_cny | gauge | dpd_bucket, tier: outstanding of the borrowers held |
@@ -203,8 +203,11 @@ class _Collector:
         if engine is not None:
             early = GaugeMetricFamily(
                 "streamer_early_threshold", "Early-warning score that raises a borrower to "
-                "high: the trainer's, and the one in force after pacing", labels=["source"])
+                "high: the trainer's, the live book's level, and the one in force after pacing",
+                labels=["source"])
             early.add_metric(["trainer"], engine.early_base)
+            if engine.early_level is not None:
+                early.add_metric(["live"], engine.early_level)
             early.add_metric(["in_force"], engine.policy.config.early_high)
             yield early
         actions = CounterMetricFamily("streamer_alert_actions",

@@ -428,3 +428,27 @@ def test_the_budget_gives_back_the_raise_of_a_borrower_who_defaults():
                        overdue_amount=1500))
     assert engine.pacer.offset == pytest.approx(0.0)
     assert engine.states["b0"].early_raised_at == 0.0
+
+
+def test_the_early_threshold_follows_the_level_the_top_of_the_live_book_reaches():
+    """On a book large enough, the early threshold is the score the top eighth of the
+    budget's share reaches now (pacing.py), not the trainer's: 25 of 4,000 borrowers at
+    a 5% budget, and the next early raise is judged against it."""
+    engine = Engine(Settings(early_budget=0.05, tier_early_high=0.95), scorer=stress_scorer())
+    engine.early = Scorer(5, {"utilization": 6.0}, {"utilization": 0.0}, intercept=-3.0)
+    n = 4000
+    feed(engine, *(opened(f"b{i}", credit_limit=10000) for i in range(n)))
+    fx = feed(engine, *(event("loan_drawn", 31, f"b{i}", loan_id="L1", principal=1000 + i,
+                              term_months=6, daily_rate=0.0005, method="equal_installment")
+                        for i in range(n)))
+    assert not any(f.alert for f in fx)  # under the trainer's threshold of 0.95
+    assert engine.early_level is None
+    early = sorted(f.score.early_score for f in fx)
+    spent = [event("transaction", 32.5, f"b{i}", amount=1, direction="out",
+                   category="groceries") for i in (n - 1, n - 30)]
+    top, below = feed(engine, *spent)  # the first event of a new day sets the level
+    assert engine.early_level == pytest.approx(early[-25], abs=1e-9)
+    assert engine.policy.config.early_high == pytest.approx(
+        engine.pacer.threshold(engine.early_level))
+    assert top.alert is not None and top.alert.decided_by == "early_score"
+    assert below.alert is None

@@ -67,6 +67,9 @@ def test_the_bundle_has_every_metric_with_labels_and_no_borrower_id() -> None:
     assert got["streamer_deadletters_total"][0].value == 1
     early = {s.labels["source"]: s.value for s in got["streamer_early_threshold"]}
     assert early == {"trainer": engine.early_base, "in_force": engine.policy.config.early_high}
+    engine.early_level = 0.3  # a book large enough for a live level (pacing.py) shows it
+    early = {s.labels["source"]: s.value for s in scrape(m)["streamer_early_threshold"]}
+    assert early["live"] == 0.3
     assert got["streamer_consumer_holes_total"][0].value == 3  # read from its source
     buckets = {s.labels["dpd_bucket"] for s in got["streamer_portfolio_borrowers"]}
     assert buckets == {"current", "1-29", "30-59", "60-89", "90+"}
