@@ -190,7 +190,7 @@ class Engine:
         defaulted = s.defaulted_at
         if self.pacer is not None and self.pacer.due(self.watermark):
             self.pacer.advance(self.watermark, self.context.borrowers())
-            self.early_level = self.live.level()  # type: ignore[union-attr]
+            self.early_level = self.live.level(self.watermark)  # type: ignore[union-attr]
             self._pace()
         for m in self.labeler.mature(s, now, dpd):
             fx.examples.append(TrainingExample(
@@ -217,7 +217,7 @@ class Engine:
         # nor does the early score raise a borrower who missed a payment lately (policy.py)
         recent_miss = not early_may_raise(x["missed_90d"])
         if self.live is not None:
-            self.live.update(bid, early if dpd == 0 and not recent_miss else None)
+            self.live.update(bid, early if dpd == 0 and not recent_miss else None, now)
         decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now,
                                       scorer.ready and not young, early, recent_miss)
         if decision is not None:

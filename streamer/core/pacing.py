@@ -65,6 +65,7 @@ YEAR = 365.0 * DAY
 MIN_RAISES = 20  # a year's budget, in borrowers, below which a book is not paced
 _CEILING = 10.0  # logits: keeps the threshold below 1 whatever the raises
 _EDGE = 1e-6
+STALE_DAYS = 60  # two payment cycles without an event: the borrower left this book
 TOP_SHARE = 1 / 8  # of the budget: the share of the book at or above the level (above)
 
 
@@ -118,17 +119,23 @@ class LiveBook:
 
     The sample is the `size` borrowers with the smallest CRC-32 of their id: stable across
     runs and restarts, and a random share of any book. A borrower's score is the last one
-    given, or None while the early score may not raise them.
+    given, or None while the early score may not raise them. A borrower with no event for
+    `STALE_DAYS` leaves the sample: their account closed, or their partition moved to
+    another worker.
 
+    >>> day = 86_400.0
     >>> book = LiveBook(share=0.01, size=5_000)
     >>> for i in range(6_000):
-    ...     book.update(f"b{i}", (i % 1000) / 1000)
-    >>> len(book), book.level()                 # the top 1% of the 5,000 kept: 0.99 and up
+    ...     book.update(f"b{i}", (i % 1000) / 1000, ts=0.0)
+    >>> len(book), book.level(now=day)          # the top 1% of the 5,000 kept: 0.99 and up
     (5000, 0.99)
     >>> for i in range(6_000):                  # most borrowers fall behind on payments
-    ...     book.update(f"b{i}", None if i % 3 else 0.5)
-    >>> book.level() is None                    # 1,667 left, 16 in the top share: too few
+    ...     book.update(f"b{i}", None if i % 3 else 0.5, ts=day)
+    >>> book.level(now=day) is None             # 1,667 left, 16 in the top share: too few
     True
+    >>> book.update("b0", 0.2, ts=70 * day)
+    >>> book.level(now=70 * day), len(book)     # the others are gone
+    (None, 1)
     """
 
     def __init__(self, share: float, size: int = 20_000) -> None:
@@ -136,17 +143,18 @@ class LiveBook:
             raise ValueError("the top share must be between 0 and 1")
         self.share = share
         self.size = size
-        self._scores: dict[str, float | None] = {}
+        self._scores: dict[str, tuple[float | None, float]] = {}  # id: (score, event time)
         self._kept: list[tuple[int, str]] = []  # (-CRC, id): the largest CRC kept on top
 
     def __len__(self) -> int:
         return len(self._scores)
 
-    def update(self, borrower_id: str, early: float | None) -> None:
-        """The borrower's early score now (None: the early score may not raise them)."""
+    def update(self, borrower_id: str, early: float | None, ts: float) -> None:
+        """The borrower's early score at event time `ts` (None: the early score may not
+        raise them)."""
         scores = self._scores
         if borrower_id in scores:
-            scores[borrower_id] = early
+            scores[borrower_id] = (early, ts)
             return
         key = -zlib.crc32(borrower_id.encode())
         if len(scores) < self.size:
@@ -155,12 +163,18 @@ class LiveBook:
             del scores[heapq.heapreplace(self._kept, (key, borrower_id))[1]]
         else:
             return
-        scores[borrower_id] = early
+        scores[borrower_id] = (early, ts)
 
-    def level(self) -> float | None:
-        """The score the top `share` of the sampled borrowers reach now; None while fewer
-        than `MIN_RAISES` borrowers make that share."""
-        values = np.fromiter((v for v in self._scores.values() if v is not None), float)
+    def level(self, now: float) -> float | None:
+        """The score the top `share` of the sampled borrowers reach at event time `now`;
+        None while fewer than `MIN_RAISES` borrowers make that share."""
+        since = now - STALE_DAYS * DAY
+        scores = self._scores
+        if any(ts < since for _, ts in scores.values()):
+            self._scores = scores = {b: v for b, v in scores.items() if v[1] >= since}
+            self._kept = [(-zlib.crc32(b.encode()), b) for b in scores]
+            heapq.heapify(self._kept)
+        values = np.fromiter((v for v, _ in scores.values() if v is not None), float)
         top = int(values.size * self.share)
         if top < MIN_RAISES:
             return None
