@@ -104,8 +104,8 @@ def budget_tables(found: dict[str, dict[str, Any]]) -> list[str]:
                   "upper bound: LightGBM + the simulator's latent state | "
                   "online early, same snapshots |")
         fm, nz = r["flagged_before_first_missed"], r["noise"]
-        shipped = (f"As shipped (`STREAMER_EARLY_BUDGET`, default 5%, its threshold chosen by "
-                   f"the trainer as it learns): the alerts flagged {pct(fm['share'])} of "
+        shipped = (f"As shipped (`STREAMER_EARLY_BUDGET`, default 5%: the level the top of "
+                   f"the live book's early scores reaches, paced by each worker): the alerts flagged {pct(fm['share'])} of "
                    f"defaulters `high` before their first missed payment, while "
                    f"{pct(nz.get('good_borrowers_high_before_first_miss_share'))} of good "
                    "borrowers were alerted `high` before any missed payment and "
