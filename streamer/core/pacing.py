@@ -14,8 +14,8 @@ itself, in two parts:
   six weeks: on the simulated 20,000-borrower books, a level at the top 0.5% raised 4.4%
   (baseline) and 4.2% (industry_downturn) of the good borrowers in the year, and caught as
   many defaulters before their first miss as the threshold that, in hindsight, spent as
-  much (README, "Pacing"). Until the sample holds enough borrowers (a new book, a restarted
-  worker), the trainer's threshold is the level.
+  much (README, "The level from the live book"). Until the sample holds enough borrowers
+  (a new book, a restarted worker), the trainer's threshold is the level.
 - **The pace** (`Pacer`): an offset, in logits, on that level. Every early raise adds
   `gain / (budget x book)` to it (the year's budget, spent in full, adds `gain`); every
   day of event time takes `gain / 365` away. The offset is the integral of the overspend,
