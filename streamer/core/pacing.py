@@ -60,6 +60,8 @@ import zlib
 
 import numpy as np
 
+from streamer.core.sample import admit
+
 DAY = 86_400.0
 YEAR = 365.0 * DAY
 MIN_RAISES = 20  # a year's budget, in borrowers, below which a book is not paced
@@ -114,6 +116,10 @@ class Pacer:
         return 1.0 / (1.0 + math.exp(-z))
 
 
+def _crc(borrower_id: str) -> int:
+    return zlib.crc32(borrower_id.encode())
+
+
 class LiveBook:
     """The early scores a sample of the book has now, and the level its top share reaches.
 
@@ -144,7 +150,7 @@ class LiveBook:
         self.share = share
         self.size = size
         self._scores: dict[str, tuple[float | None, float]] = {}  # id: (score, event time)
-        self._kept: list[tuple[int, str]] = []  # (-CRC, id): the largest CRC kept on top
+        self._kept: list[tuple[int, str]] = []  # the sample (sample.py)
 
     def __len__(self) -> int:
         return len(self._scores)
@@ -153,16 +159,12 @@ class LiveBook:
         """The borrower's early score at event time `ts` (None: the early score may not
         raise them)."""
         scores = self._scores
-        if borrower_id in scores:
-            scores[borrower_id] = (early, ts)
-            return
-        key = -zlib.crc32(borrower_id.encode())
-        if len(scores) < self.size:
-            heapq.heappush(self._kept, (key, borrower_id))
-        elif key > self._kept[0][0]:  # a smaller CRC than the largest kept: swap them
-            del scores[heapq.heapreplace(self._kept, (key, borrower_id))[1]]
-        else:
-            return
+        if borrower_id not in scores:
+            entered, out = admit(self._kept, self.size, _crc(borrower_id), borrower_id)
+            if not entered:
+                return
+            if out is not None:
+                del scores[out]
         scores[borrower_id] = (early, ts)
 
     def level(self, now: float) -> float | None:
@@ -172,7 +174,7 @@ class LiveBook:
         scores = self._scores
         if any(ts < since for _, ts in scores.values()):
             self._scores = scores = {b: v for b, v in scores.items() if v[1] >= since}
-            self._kept = [(-zlib.crc32(b.encode()), b) for b in scores]
+            self._kept = [(-_crc(b), b) for b in scores]
             heapq.heapify(self._kept)
         values = np.fromiter((v for v, _ in scores.values() if v is not None), float)
         top = int(values.size * self.share)

@@ -42,13 +42,13 @@ missed payment (`policy.early_may_raise`).
 from __future__ import annotations
 
 import hashlib
-import heapq
 import math
 
 import numpy as np
 
 from streamer.core.features import FEATURES, to_vector
 from streamer.core.model import Scorer
+from streamer.core.sample import admit
 
 YEAR_DAYS = 365.0
 _DAY = 86_400.0
@@ -80,7 +80,7 @@ class BudgetThreshold:
         self.min_borrowers = min_borrowers
         self.min_span = min_days * _DAY
         self._kept: dict[str, _Kept] = {}
-        self._heap: list[tuple[int, str]] = []  # (-hash, id): the sample's largest hash on top
+        self._heap: list[tuple[int, str]] = []  # the sample (sample.py)
         self._newest = -math.inf
 
     @property
@@ -96,14 +96,11 @@ class BudgetThreshold:
         vector = None if early is None else to_vector(x)
         kept = self._kept.get(borrower_id)
         if kept is None:
-            h = _hash(borrower_id)
-            if len(self._heap) >= self.size:
-                if h >= -self._heap[0][0]:
-                    return  # not in the sample
-                _, out = heapq.heapreplace(self._heap, (-h, borrower_id))
+            entered, out = admit(self._heap, self.size, _hash(borrower_id), borrower_id)
+            if not entered:
+                return  # not in the sample
+            if out is not None:
                 del self._kept[out]
-            else:
-                heapq.heappush(self._heap, (-h, borrower_id))
             kept = self._kept[borrower_id] = _Kept()
         self._newest = max(self._newest, ts)
         if default or early:
