@@ -66,7 +66,7 @@ DAY = 86_400.0
 YEAR = 365.0 * DAY
 MIN_RAISES = 20  # a year's budget, in borrowers, below which a book is not paced
 _CEILING = 10.0  # logits: keeps the threshold below 1 whatever the raises
-_EDGE = 1e-6
+_EDGE = 1e-6  # a level at least this far inside (0, 1): a valid threshold for the policy
 STALE_DAYS = 60  # two payment cycles without an event: the borrower left this book
 TOP_SHARE = 1 / 8  # of the budget: the share of the book at or above the level (above)
 
@@ -80,7 +80,7 @@ class Pacer:
         self.budget = budget
         self.gain = gain
         self.floor = -gain * carry
-        self.offset = 0.0  # logits added to the trainer's threshold
+        self.offset = 0.0  # logits added to the level
         self._step = 0.0  # what one raise adds; 0 while the book is too small to pace
         self._ts: float | None = None
 
@@ -109,7 +109,8 @@ class Pacer:
         self.offset = max(self.floor, self.offset - self._step)
 
     def threshold(self, base: float) -> float:
-        """The trainer's threshold `base`, moved by the offset (in logits)."""
+        """The level `base` (the live book's or the trainer's), moved by the offset (in
+        logits)."""
         if not self.offset:
             return base
         z = math.log(base / (1.0 - base)) + self.offset
