@@ -26,12 +26,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-from collections import Counter
 
-import msgspec
+import numpy as np
 
-HIGH = ("high", "critical")
+from streamer.evaluation.inputs import NEVER, TIERS, day_str, read_alerts, read_truth
+from streamer.evaluation.metrics import days_of
+
+HIGH = TIERS.index("high")  # this tier and above
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _day(value: str) -> int:
+    return (dt.date.fromisoformat(value) - _EPOCH).days
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,42 +49,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--after-days", type=int, default=90,
                     help="first misses this long after the year still count (default 90)")
     args = ap.parse_args(argv)
-    first, last = (dt.date.fromisoformat(d) for d in args.year)
-    first_miss_from = first + dt.timedelta(days=30)
-    first_miss_to = last + dt.timedelta(days=args.after_days)
-    miss: dict[str, str] = {}
-    good: set[str] = set()
-    with open(args.truth, "rb") as f:
-        for line in f:
-            t = json.loads(line)
-            b, fm = t["borrower_id"], t["first_missed_payment_date"]
-            if t["default_date"] is None:
-                good.add(b)
-            elif fm is not None and first_miss_from < dt.date.fromisoformat(fm) <= first_miss_to:
-                miss[b] = fm
-    caught: set[str] = set()
-    spent: dict[str, str] = {}
-    decode = msgspec.json.Decoder()
-    lo, hi = first.isoformat(), last.isoformat()
-    with open(args.alerts, "rb") as f:
-        for line in f:
-            a = decode.decode(line)
-            day = a["ts"][:10]
-            if not lo <= day <= hi or a["tier"] not in HIGH:
-                continue
-            b = a["borrower_id"]
-            if b in miss and day < miss[b]:
-                caught.add(b)
-            elif b in good and a["decided_by"] == "early_score" and b not in spent:
-                spent[b] = day[:7]
-    by_month = Counter(spent.values())
-    print(f"defaulters (first miss {first_miss_from} .. {first_miss_to}): {len(miss)}; "
-          f"flagged high before the first miss within the year: {len(caught)} "
-          f"({100 * len(caught) / max(1, len(miss)):.1f}%)")
-    print(f"good borrowers: {len(good)}; alerted by the early score within the year: "
-          f"{len(spent)} ({100 * len(spent) / max(1, len(good)):.2f}%)")
-    print("by month: " + ", ".join(f"{m[5:]} {100 * by_month[m] / max(1, len(good)):.2f}%"
-                                   for m in sorted(by_month)))
+    first, last = (_day(d) for d in args.year)
+    truth = read_truth(args.truth)
+    alerts = read_alerts(args.alerts, truth.index)
+    miss = truth.first_missed_day
+    good = truth.default_day == NEVER
+    defaulter = ~good & (miss != NEVER) & (miss > first + 30) & (miss <= last + args.after_days)
+    b, day = alerts.borrower, days_of(alerts.seconds)
+    counted = (day >= first) & (day <= last) & (alerts.tier >= HIGH)
+    caught = np.unique(b[counted & defaulter[b] & (day < miss[b])])
+    early = alerts.early if alerts.early is not None else np.zeros(b.size, dtype=bool)
+    spent = counted & good[b] & early
+    spender, at = np.unique(b[spent], return_index=True)  # alerts are in time order
+    months, per_month = np.unique([day_str(int(d))[:7] for d in day[spent][at]],
+                                  return_counts=True)
+    n_def, n_good = int(defaulter.sum()), int(good.sum())
+    print(f"defaulters (first miss {day_str(first + 31)} .. {day_str(last + args.after_days)}): "
+          f"{n_def}; flagged high before the first miss within the year: {caught.size} "
+          f"({100 * caught.size / max(1, n_def):.1f}%)")
+    print(f"good borrowers: {n_good}; alerted by the early score within the year: "
+          f"{spender.size} ({100 * spender.size / max(1, n_good):.2f}%)")
+    print("by month: " + ", ".join(f"{m[5:]} {100 * n / max(1, n_good):.2f}%"
+                                   for m, n in zip(months, per_month)))
     return 0
 
 
