@@ -65,14 +65,15 @@ def stage_split(path: Path, engine: Engine, limit: int = 300_000,
     ctx = Context()
     t = time.perf_counter()
     for e, ts in borrower:
-        features.compute(states[e.borrower_id], ctx, ts)
+        s = states[e.borrower_id]
+        features.compute_row(s, ctx, ts, s.dpd_now, s.outstanding)
     feats = time.perf_counter() - t
     sample = [(features.compute(states[e.borrower_id], ctx, ts), ts) for e, ts in borrower[:scored]]
+    rows = [list(x.values()) for x, _ in sample]  # as the engine reads them
     champion, early = engine.scorer, engine.early
     scores = []
     t = time.perf_counter()
-    for x, _ in sample:
-        row = list(x.values())  # as the engine reads them: a row in FEATURES order
+    for row in rows:
         scores.append((champion.score_row(row), early.score_row(row) if early.ready else None))
     model = time.perf_counter() - t
     policy, tier, since = engine.policy, "none", 0.0

@@ -34,10 +34,11 @@ from streamer.core.policy import Decision, Policy, alert_id, early_may_raise
 from streamer.core.privacy import dead_letter
 from streamer.core.reasons import explain
 from streamer.core.state import DAY, BorrowerState
-from streamer.core.update import apply
+from streamer.core.update import MOVES_DPD, apply
 from streamer.settings import Settings
 
 _UTC = dt.timezone.utc
+_MISSED_90D = features.FEATURES.index("missed_90d")
 
 
 def iso(epoch: float) -> str:
@@ -180,11 +181,11 @@ class Engine:
 
         dpd_before, counted_before = s.dpd_now, bool(s.segment)
         apply(s, event, ts)
-        dpd = s.dpd_now
+        dpd = s.dpd_now if type(event) is MOVES_DPD else dpd_before
         self._count_portfolio(s, counted_before, dpd_before, dpd)
         if dpd != dpd_before:
             fx.delinquency = (dpd_before, dpd)
-        fx.exposure = s.outstanding
+        fx.exposure = outstanding = s.outstanding
 
         now = s.last_ts  # a late event is judged as of the borrower's newest time
         defaulted = s.defaulted_at
@@ -200,8 +201,7 @@ class Engine:
         if not defaulted and s.defaulted_at and s.early_raised_at:
             self._refund(s, now)
 
-        x = features.compute(s, self.context, now, dpd)
-        row = list(x.values())  # in FEATURES order: the scorers read a list faster
+        row = features.compute_row(s, self.context, now, dpd, outstanding)
         scorer = self.scorer
         score = scorer.score_row(row)
         # no early score before its model is ready, nor in an account's first days (its
@@ -215,13 +215,14 @@ class Engine:
         # the default score raises no tier while the account is young (hard rules do)
         young = history < self._model_min_history
         # nor does the early score raise a borrower who missed a payment lately (policy.py)
-        recent_miss = not early_may_raise(x["missed_90d"])
+        recent_miss = not early_may_raise(row[_MISSED_90D])
         if self.live is not None:
             self.live.update(bid, early if dpd == 0 and not recent_miss else None, now)
         decision = self.policy.decide(s.tier, s.tier_since, score, dpd, now,
                                       scorer.ready and not young, early, recent_miss)
         if decision is not None:
-            fx.alert = self._alert(s, bid, event, x, score, early, decision, dpd)
+            fx.alert = self._alert(s, bid, event, dict(zip(features.FEATURES, row)), score,
+                                   early, decision, dpd)
             if decision.early:
                 self._count_raise(s, now)
             s.tier, s.tier_since = decision.tier, now

@@ -34,6 +34,9 @@ from streamer.core.state import (
 )
 
 PARTIAL_BELOW = 0.95  # a payment covering less than this share of the due is partial
+# The one event that moves a borrower's DPD (`BorrowerState.dpd_now`, the worst loan's):
+# the others add loans at 0 DPD or drop repaid ones at 0, so the engine reads it once.
+MOVES_DPD = ev.OverdueStatus
 
 
 def apply(s: BorrowerState, event: ev.BorrowerEvent, ts: float | None = None) -> None:

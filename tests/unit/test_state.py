@@ -168,3 +168,27 @@ def test_a_row_packs_to_the_vector_of_its_dict():
         row = [rng.choice((0.0, 1.0, rng.uniform(-5, 5), rng.uniform(-1e6, 1e6), math.inf,
                            -math.inf)) for _ in FEATURES]
         assert row_to_vector(row) == to_vector(dict(zip(FEATURES, row)))
+
+
+def test_only_an_overdue_status_moves_the_dpd_the_engine_reads_once():
+    """The engine reads `dpd_now` again only after `MOVES_DPD` (update.py); on a simulated
+    book with misses, cures, repaid and new loans, no other event moves it."""
+    import msgspec
+
+    from streamer.core.update import MOVES_DPD
+    from streamer.simulate import generate
+
+    sim = generate("harsh_collections", 150, 240, 3, "2025-01-01")
+    states: dict[str, BorrowerState] = {}
+    moved = 0
+    for topic, _, e in sim.events():
+        if topic == "macro.indicators":
+            continue
+        event_ = decode(msgspec.json.encode(e))
+        s = states.setdefault(event_.borrower_id, BorrowerState.new())
+        before = s.dpd_now
+        apply(s, event_)
+        if type(event_) is not MOVES_DPD:
+            assert s.dpd_now == before, event_
+        moved += s.dpd_now != before
+    assert moved > 50  # the book had DPD to move
