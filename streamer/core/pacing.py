@@ -150,7 +150,10 @@ class LiveBook:
             raise ValueError("the top share must be between 0 and 1")
         self.share = share
         self.size = size
-        self._scores: dict[str, tuple[float | None, float]] = {}  # id: (score, event time)
+        # each sampled borrower's score (NaN: may not be raised) and last event time, apart:
+        # `level` reads each whole once a day, at C speed
+        self._scores: dict[str, float] = {}
+        self._seen: dict[str, float] = {}
         self._kept: list[tuple[int, str]] = []  # the sample (sample.py)
 
     def __len__(self) -> int:
@@ -165,19 +168,22 @@ class LiveBook:
             if not entered:
                 return
             if out is not None:
-                del scores[out]
-        scores[borrower_id] = (early, ts)
+                del scores[out], self._seen[out]
+        scores[borrower_id] = math.nan if early is None else early
+        self._seen[borrower_id] = ts
 
     def level(self, now: float) -> float | None:
         """The score the top `share` of the sampled borrowers reach at event time `now`;
         None while fewer than `MIN_RAISES` borrowers make that share."""
         since = now - STALE_DAYS * DAY
-        scores = self._scores
-        if any(ts < since for _, ts in scores.values()):
-            self._scores = scores = {b: v for b, v in scores.items() if v[1] >= since}
+        scores, seen = self._scores, self._seen
+        if min(seen.values(), default=since) < since:
+            self._seen = seen = {b: ts for b, ts in seen.items() if ts >= since}
+            self._scores = scores = {b: scores[b] for b in seen}
             self._kept = [(-_crc(b), b) for b in scores]
             heapq.heapify(self._kept)
-        values = np.fromiter((v for v, _ in scores.values() if v is not None), float)
+        values = np.fromiter(scores.values(), float, len(scores))
+        values = values[~np.isnan(values)]
         top = int(values.size * self.share)
         if top < MIN_RAISES:
             return None
