@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 from array import array
 from operator import attrgetter
-from sys import intern
+from sys import byteorder, intern
 
 import msgspec
 from river import stats
@@ -82,6 +82,22 @@ class Loan:
 
 
 _DPD, _OUTSTANDING = attrgetter("dpd"), attrgetter("outstanding")
+
+
+def _holds(ring: array, h: int) -> bool:
+    """`h in ring` for an array of 64-bit hashes, searched as bytes: `in` would make an
+    int of each of the 32 entries, at three times the cost. A match must start on an
+    entry's boundary.
+
+    >>> ring = array("Q", [1 << 56, 0, 7])  # little-endian, 1's bytes start at byte 7
+    >>> _holds(ring, 7), _holds(ring, 1 << 56), _holds(ring, 0), _holds(ring, 1)
+    (True, True, True, False)
+    """
+    data, needle = ring.tobytes(), h.to_bytes(8, byteorder)
+    i = data.find(needle)
+    while i > 0 and i % 8:
+        i = data.find(needle, i + 1)
+    return i >= 0
 
 
 class Pending(msgspec.Struct, array_like=True):
@@ -204,7 +220,7 @@ class BorrowerState:
     def seen(self, event_id: str) -> bool:
         """True if this event id was seen recently; otherwise remember it."""
         h = event_hash(event_id)
-        if h in self.recent:
+        if _holds(self.recent, h):
             return True
         self.recent.append(h)
         if len(self.recent) > RECENT_IDS:
