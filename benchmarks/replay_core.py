@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/replay_core.py [--borrowers 8000] [--runs 3]
 
 Generates a baseline portfolio once (cached under out/bench/), then replays it `--runs`
-times with online learning (as `streamer replay` does) and once frozen (scoring only),
+times with online learning (as `streamer replay` does) and `--runs` times frozen (scoring
+only; also timed in CPU seconds, the steadier figure on a shared machine),
 and splits the time per event into decode, state, features, model, policy, the rest
 of scoring (labels, outputs) and learning.
 Prints the figures and writes out/bench/replay_core.json and .md.
@@ -107,14 +108,20 @@ def main() -> int:
         learning.append(summary.rate)
         print(summary.line(), flush=True)
     # scoring only, with the models the last learning run ended with (trained, as in a worker)
-    frozen_engine = Engine(scorer=engine.scorer)
-    frozen_engine.early = engine.early
-    frozen, _, _ = replay(events, learn=False, engine=frozen_engine)
+    scoring, cpu = [], []
+    for _ in range(args.runs):
+        frozen_engine = Engine(scorer=engine.scorer)
+        frozen_engine.early = engine.early
+        started = time.process_time()
+        frozen, _, _ = replay(events, learn=False, engine=frozen_engine)
+        cpu.append((time.process_time() - started) / frozen.events * 1e6)
+        scoring.append(frozen.rate)
+    rate = statistics.median(scoring)
     sizes = [len(s.dumps()) for s in engine.states.values()]
     split = stage_split(events, engine)
     # the rest of scoring (labels, outputs, bookkeeping) and learning, by difference
-    split["learning_us"] = 1e6 / statistics.median(learning) - 1e6 / frozen.rate
-    split["other_us"] = 1e6 / frozen.rate - sum(split[k] for k in (
+    split["learning_us"] = 1e6 / statistics.median(learning) - 1e6 / rate
+    split["other_us"] = 1e6 / rate - sum(split[k] for k in (
         "decode_us", "state_us", "features_us", "model_us", "policy_us"))
     result = {
         "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
@@ -126,7 +133,9 @@ def main() -> int:
         "events_per_s_learning": {"median": statistics.median(learning),
                                   "min": min(learning), "max": max(learning),
                                   "runs": learning},
-        "events_per_s_scoring_only": frozen.rate,
+        "events_per_s_scoring_only": {"median": rate, "min": min(scoring),
+                                      "max": max(scoring), "runs": scoring},
+        "cpu_us_per_event_scoring_only": {"median": statistics.median(cpu), "runs": cpu},
         "us_per_event": split,
         "state_bytes_per_borrower": {"median": statistics.median(sizes),
                                      "p95": sorted(sizes)[int(0.95 * len(sizes))]},
@@ -138,7 +147,9 @@ def main() -> int:
           f"| events/s with online learning (median of {args.runs}) "
           f"| {result['events_per_s_learning']['median']:,.0f} "
           f"({min(learning):,.0f}–{max(learning):,.0f}) |\n"
-          f"| events/s scoring only (no learning) | {frozen.rate:,.0f} |\n"
+          f"| events/s scoring only (no learning, median of {args.runs}) | {rate:,.0f} "
+          f"({min(scoring):,.0f}–{max(scoring):,.0f}); "
+          f"{statistics.median(cpu):.1f} µs of CPU per event |\n"
           f"| µs/event decode / state / features / model / policy / other / learning "
           f"| {' / '.join(f'{split[k]:.1f}' for k in STAGES)} |\n"
           f"| serialized state per borrower (median, p95) "
