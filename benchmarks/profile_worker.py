@@ -46,30 +46,45 @@ from streamer.settings import Settings  # noqa: E402
 from streamer.simulate import generate  # noqa: E402
 from streamer.simulate.kafka import produce  # noqa: E402
 
-# (layer, substrings of a frame): the first layer with a frame in the stack wins
+# (layer, substrings of a frame). A sample counts for the layer of the innermost frame of
+# its stack that names one (`layer`), except that whatever runs under training or under
+# sending the batch's records counts for those (CONTAINING): every stack of the worker's
+# event loop starts in streamer/runtime/worker.py and runs through Faust's agent, so an
+# outermost match would give every sample to them.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("training (trainer.py)", ("streamer/core/trainer.py",)),
+    ("outputs and state to Kafka (BatchProducer.produce)", ("streamer/faust015/producer.py",
+                                                          "_persist (")),
     ("engine: features", ("streamer/core/features.py",)),
     ("engine: model scores", ("streamer/core/model.py", "river/")),
     ("engine: decode and state update", ("streamer/core/events.py", "streamer/core/state.py",
                                          "streamer/core/update.py")),
-    ("engine: policy, labels, outputs", ("streamer/core/engine.py", "streamer/core/policy.py",
-                                         "streamer/core/labels.py", "streamer/core/outputs.py")),
-    ("outputs and state to Kafka (BatchProducer.produce)", ("streamer/faust015/producer.py",
-                                                          "_persist (")),
-    ("runtime: batches, offsets, metrics", ("streamer/runtime/", "streamer/faust015/offsets.py")),
+    ("engine: policy, labels, outputs", ("streamer/core/",)),
+    ("runtime: batches, offsets, metrics", ("streamer/runtime/batches.py",
+                                            "streamer/runtime/states.py",
+                                            "streamer/runtime/metrics.py",
+                                            "streamer/runtime/intake.py",
+                                            "streamer/runtime/app.py",
+                                            "streamer/faust015/offsets.py", "prometheus_client/")),
     ("Faust consumer thread (aiokafka fetch)", ("_fetch_records", "ServiceThread")),
     ("aiokafka (producer, connections)", ("aiokafka/",)),
-    ("Faust/mode: fetch loop, conductor, streams", ("faust/", "mode/", "streamer/faust015/consumer.py")),
+    ("Faust/mode: fetch loop, conductor, streams", ("faust/", "mode/", "streamer/faust015/")),
+    ("socket writes and reads (asyncio transports)", ("selector_events.py",)),
 )
+CONTAINING = 2  # the first layers: a frame anywhere in the stack decides
 
 
 def layer(stack: str) -> str:
-    if "(selectors.py" in stack.rpartition(";")[2]:
+    frames = stack.split(";")
+    if "(selectors.py" in frames[-1]:
         return "waiting in the event loop (sampled as busy)"
-    for name, needles in LAYERS:
+    for name, needles in LAYERS[:CONTAINING]:
         if any(n in stack for n in needles):
             return name
+    for frame in reversed(frames):
+        for name, needles in LAYERS[CONTAINING:]:
+            if any(n in frame for n in needles):
+                return name
     return "asyncio and the rest"
 
 
