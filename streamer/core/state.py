@@ -178,16 +178,6 @@ class BorrowerState:
         return self.flows[horizon * N_CHANNELS + channel] * 2.0 ** (
             (self.t0 - now) / HALF_LIVES[horizon])
 
-    def flows_at(self, now: float) -> tuple[list[float], list[float]]:
-        """All channels as of `now`: (30-day sums, 90-day sums)."""
-        if self.t0 is None:
-            return [0.0] * N_CHANNELS, [0.0] * N_CHANNELS
-        f_short = 2.0 ** ((self.t0 - now) / HALF_LIVES[SHORT])
-        f_long = 2.0 ** ((self.t0 - now) / HALF_LIVES[LONG])
-        flows = self.flows
-        return ([v * f_short for v in flows[:N_CHANNELS]],
-                [v * f_long for v in flows[N_CHANNELS:]])
-
     def _rebase(self, ts: float) -> None:
         for h, half_life in enumerate(HALF_LIVES):
             factor = 2.0 ** ((self.t0 - ts) / half_life)

@@ -192,3 +192,40 @@ def test_only_an_overdue_status_moves_the_dpd_the_engine_reads_once():
             assert s.dpd_now == before, event_
         moved += s.dpd_now != before
     assert moved > 50  # the book had DPD to move
+
+
+def test_each_flow_feature_reads_its_own_channel():
+    """compute_row unpacks the 90-day sums in the channels' order (state.py): with every
+    channel a different amount, each feature equals its formula over `flow`."""
+    from streamer.core.context import Context
+    from streamer.core.features import compute
+    from streamer.core.state import (CASH, DISCRETIONARY, DRAWN, DRAWS, DUE, ESSENTIAL,
+                                     GAMBLING, HARSH, MISSED, N_CHANNELS, OTHER_IN,
+                                     OTHER_LOANS, PAID, PARTIAL, TRANSFER_OUT)
+
+    s = busy_state()
+    rng = random.Random(5)
+    for i in range(2 * N_CHANNELS):
+        s.flows[i] = rng.uniform(0.5, 4.0) * (1000.0 if i % N_CHANNELS not in (
+            DRAWS, MISSED, PARTIAL, HARSH) else 1.0)
+    now = s.last_ts + 3 * DAY
+    x = compute(s, Context(), now)
+
+    def long(c: int) -> float:
+        return s.flow(c, LONG, now)
+
+    out = sum(long(c) for c in (ESSENTIAL, DISCRETIONARY, GAMBLING, CASH, OTHER_LOANS,
+                                TRANSFER_OUT))
+    inflow = long(INCOME) + long(OTHER_IN)
+    assert x["income_log"] == math.log1p(s.flow(INCOME, SHORT, now)) / 10.0
+    assert x["draws_30d"] == min(s.flow(DRAWS, SHORT, now), 10.0)
+    assert x["spend_to_income"] == min(out / (inflow + 1.0), 5.0)
+    assert x["essential_to_income"] == min(long(ESSENTIAL) / (long(INCOME) + 1.0), 5.0)
+    for name, c in (("gambling_share", GAMBLING), ("cash_share", CASH),
+                    ("other_loans_share", OTHER_LOANS), ("discretionary_share", DISCRETIONARY)):
+        assert x[name] == long(c) / (out + 1.0), name
+    assert x["drawn_to_limit"] == min(long(DRAWN) / s.credit_limit, 5.0)
+    assert x["paid_to_due"] == min(long(PAID) / long(DUE), 2.0)
+    for name, c in (("missed_90d", MISSED), ("partial_90d", PARTIAL), ("harsh_90d", HARSH)):
+        assert x[name] == min(long(c), 10.0), name
+    assert x["net_flow"] == (inflow - out) / (inflow + out + 1.0)
