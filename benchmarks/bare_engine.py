@@ -24,6 +24,7 @@ from streamer.core.state import BorrowerState
 from streamer.faust015.producer import BatchProducer
 from streamer.pipeline import Pipeline
 from streamer.runtime import topics
+from streamer.runtime.worker import tune_gc
 from streamer.settings import Settings
 
 encode_value = msgspec.msgpack.Encoder().encode
@@ -53,6 +54,7 @@ async def run(settings: Settings, model: bytes, n: int, batch_max: int = 1000) -
     """Process the `n` input events now on `settings`' topics; events/s and batches."""
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+    tune_gc()  # as `streamer worker` does: the ratio of the two is the framework's cost
     pipeline = Pipeline(settings)
     if not pipeline.load_snapshot(model):
         raise ValueError("the model snapshot was refused")

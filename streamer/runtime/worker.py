@@ -103,7 +103,7 @@ class _Repeats(logging.Filter):
         return True
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """Python's cyclic garbage collector collects its young generation every 700 net new
     container objects; the borrower cache and the pending snapshots alone grow by that
     many every few events, so under a backlog a worker ran 1,500 collections in 24 s of
@@ -134,7 +134,7 @@ def serve(settings: Settings, role: str = "worker") -> int:
     # Faust's terminal spinner lowers the root logger to DEBUG at levels above info, which
     # makes every aiokafka debug call build a log record (9% of a worker's time, measured).
     worker.spinner = None
-    _tune_gc()
+    tune_gc()
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
