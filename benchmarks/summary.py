@@ -26,14 +26,20 @@ def spread(d: dict[str, Any], fmt: str = "{:,.0f}") -> str:
     return f"{fmt.format(d['median'])} ({fmt.format(d['min'])}–{fmt.format(d['max'])})"
 
 
+def _scoring_rate(replay: dict[str, Any]) -> float:
+    """The replay core's scoring-only events/s: the median of runs, or the one run of a
+    result written before 2026-12-07."""
+    scoring = replay["events_per_s_scoring_only"]
+    return scoring["median"] if isinstance(scoring, dict) else scoring
+
+
 def _scoring(replay: dict[str, Any]) -> str:
-    """The replay core's scoring-only rate: a median of runs with its CPU per event, or
-    the one run of a result written before 2026-12-07."""
+    """`_scoring_rate` as text, with its spread and CPU per event where the runs have them."""
     scoring = replay["events_per_s_scoring_only"]
     if not isinstance(scoring, dict):
-        return f"{scoring:,.0f}"
+        return f"{scoring:,.0f} events/s"
     cpu = replay["cpu_us_per_event_scoring_only"]["median"]
-    return f"{spread(scoring)} ({cpu:.1f} µs of CPU per event)"
+    return f"{spread(scoring)} events/s ({cpu:.1f} µs of CPU per event)"
 
 
 def targets(replay: Any, worker: Any, latency: Any, memory: Any,
@@ -61,9 +67,7 @@ def targets(replay: Any, worker: Any, latency: Any, memory: Any,
             row(f"2 scoring workers >= 1.7x one{apart}", f"{scale:.2f}x", scale >= 1.7)
     if replay:
         rate = replay["events_per_s_learning"]["median"]
-        scoring = replay["events_per_s_scoring_only"]
-        if isinstance(scoring, dict):  # a median of runs since 2026-12-07; one run before
-            scoring = scoring["median"]
+        scoring = _scoring_rate(replay)
         row("replay core >= 40,000 events/s with learning, >= 80,000 scoring only, one core",
             f"{rate:,.0f} with learning; {scoring:,.0f} scoring only",
             rate >= 40_000 and scoring >= 80_000)
@@ -112,7 +116,7 @@ def sections(replay: Any, worker: Any, latency: Any, recovery: Any, memory: Any)
         out += ["", f"### Replay core ({replay['events']:,} events, {replay['borrowers']:,} "
                 "borrowers, one core)", "",
                 f"- with online learning: {spread(replay['events_per_s_learning'])} events/s",
-                f"- scoring only: {_scoring(replay)} events/s",
+                f"- scoring only: {_scoring(replay)}",
                 "- µs per event: " + ", ".join(
                     f"{name} {us[key]:.1f}" for name, key in (
                         ("decode", "decode_us"), ("state", "state_us"),
