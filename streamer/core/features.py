@@ -17,7 +17,8 @@ import struct
 from collections.abc import Sequence
 
 from streamer.core.context import Context
-from streamer.core.state import DAY, DRAWS, HALF_LIVES, INCOME, LONG, N_CHANNELS, SHORT, BorrowerState
+from streamer.core.state import (DAY, DRAWS, HALF_LIVES, INCOME, LONG, N_CHANNELS, SHORT,
+                                  BorrowerState)
 
 MONTH = 30 * DAY
 # short/long ratio of a steady monthly income, averaged over the month (see `income_trend`)
