@@ -218,6 +218,36 @@ def test_trainer_publishes_signed_snapshots_and_resumes():
     assert t.quality["challenger"].n == 1500
 
 
+def test_a_snapshot_carries_the_challenger_and_quality_windows_of_every_tenth_publish():
+    """The models in a snapshot are current; the challenger and the quality windows are
+    those pickled at the last of every MONITOR_EVERY publishes (and the first)."""
+    import copy
+
+    from streamer.core.trainer import MONITOR_EVERY
+
+    t = Trainer(KEY, publish_every=100)
+    blobs, trees = [], {}
+    for x, y in examples(100 * (MONITOR_EVERY + 5)):
+        blob = t.learn(x, y)
+        if blob is not None:
+            blobs.append(blob)
+            trees[t.version] = copy.deepcopy(t.challenger)
+    probes = [x for x, _ in examples(20, seed=9)]
+
+    def same_tree(a, b) -> bool:
+        return [a.predict_proba_one(x) for x in probes] == [b.predict_proba_one(x) for x in probes]
+
+    first = Trainer.restore(blobs[0], KEY)
+    assert first.quality["champion"].n == 100 and same_tree(first.challenger, trees[1])
+    resumed = Trainer.restore(blobs[-1], KEY)
+    assert resumed.examples == resumed.champion.n_learned == 100 * (MONITOR_EVERY + 5)
+    assert resumed.quality["champion"].n == resumed.quality["challenger"].n == 100 * MONITOR_EVERY
+    assert same_tree(resumed.challenger, trees[MONITOR_EVERY])
+    assert not same_tree(resumed.challenger, trees[MONITOR_EVERY + 5])  # the tree grew since
+    resumed.learn(*next(examples(1)))  # and it goes on from there
+    assert resumed.quality["challenger"].n == 100 * MONITOR_EVERY + 1
+
+
 def test_a_worker_loading_a_snapshot_to_score_does_not_unpickle_the_trainer(monkeypatch):
     from streamer.core.engine import Engine
     from streamer.settings import Settings
