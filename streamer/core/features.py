@@ -3,14 +3,6 @@
 Every feature is a bounded, unit-free number, so a linear model can weigh them and a
 reason such as ``days_since_income = 2.1`` (months) reads plainly on an alert.
 
-The money in and out of the account (income and spending; not loan draws, repayments or
-counts of events) is read at its steady level: a decayed sum over a history shorter than
-its half-life's reach is divided by the share of that reach seen (`seen_shares`), as a
-steady flow would have filled it. Without it, an account 75 days old read at half its
-income, its loans at twice their share of it and its last month 74% above its quarter:
-a feature meant one thing in an account's first year and another after, and an alert's
-reasons said so ("loans cost 54% of income" for 27%).
-
 >>> from streamer.core.context import Context
 >>> from streamer.core.state import BorrowerState
 >>> x = compute(BorrowerState.new(), Context(), now=0.0)
@@ -25,8 +17,8 @@ import struct
 from collections.abc import Sequence
 
 from streamer.core.context import Context
-from streamer.core.state import (DAY, DRAWN, DRAWS, HALF_LIVES, INCOME, LONG, N_CHANNELS,
-                                  SHORT, BorrowerState)
+from streamer.core.state import (DAY, DRAWS, HALF_LIVES, INCOME, LONG, N_CHANNELS, SHORT,
+                                  BorrowerState)
 
 MONTH = 30 * DAY
 # short/long ratio of a steady monthly income, averaged over the month (see `income_trend`)
@@ -36,10 +28,6 @@ _LONG_MONTHS = 4.85
 _YEAR = 365 * DAY
 _SHORT_HALF_LIFE, _LONG_HALF_LIFE = HALF_LIVES[SHORT], HALF_LIVES[LONG]
 _NO_FLOWS = (0.0,) * N_CHANNELS  # the 90-day sums before any flow
-# the account's money in and out: the channels read at their steady level (`seen_shares`)
-_BUDGET = N_CHANNELS + DRAWN  # channels N_CHANNELS .. _BUDGET - 1 of `flows` (state.py)
-# history counted as at least this long: one month's flows stand for a month, not less
-_MIN_SEEN = 30 * DAY
 
 FEATURES: tuple[str, ...] = (
     # who the borrower is
@@ -71,24 +59,6 @@ def _clip(x: float, lo: float, hi: float) -> float:
     return lo if x < lo else hi if x > hi else x
 
 
-def seen_shares(s: BorrowerState, now: float) -> tuple[float, float]:
-    """The shares of the 30-day and 90-day half-lives' reach that the borrower's history
-    covers: a steady flow seen for `h` (from the account's opening, else the first flow;
-    at least `_MIN_SEEN`) sums to `1 - 2**(-h / half_life)` of what an endless history
-    gives. Dividing by it reads a new account's income at its steady level.
-
-    >>> from streamer.core.state import BorrowerState
-    >>> s = BorrowerState.new()
-    >>> s.opened_at = 0.0; s.t0 = 0.0
-    >>> [round(v, 3) for v in seen_shares(s, 90 * DAY)], seen_shares(s, 1e12)
-    ([0.875, 0.5], (1.0, 1.0))
-    """
-    start = s.opened_at or s.t0
-    seen = now - start if start is not None else 0.0
-    seen = _MIN_SEEN if seen < _MIN_SEEN else seen
-    return (1.0 - 2.0 ** (-seen / _SHORT_HALF_LIFE), 1.0 - 2.0 ** (-seen / _LONG_HALF_LIFE))
-
-
 def compute(s: BorrowerState, ctx: Context, now: float, dpd: int | None = None
             ) -> dict[str, float]:
     """The feature dict of a borrower as of event time `now` (`dpd`: s.dpd_now if known),
@@ -116,15 +86,12 @@ def compute_row(s: BorrowerState, ctx: Context, now: float, dpd: int,
          due_l) = _NO_FLOWS
     else:
         flows = s.flows
-        seen_short, seen_long = seen_shares(s, now)
         f_short = 2.0 ** ((s.t0 - now) / _SHORT_HALF_LIFE)
-        income_s, draws_s = flows[INCOME] * f_short / seen_short, flows[DRAWS] * f_short
+        income_s, draws_s = flows[INCOME] * f_short, flows[DRAWS] * f_short
         f_long = 2.0 ** ((s.t0 - now) / _LONG_HALF_LIFE)
-        f_budget = f_long / seen_long
         (income_l, other_in_l, essential_l, discretionary_l, gambling_l, cash_l,
-         other_loans_l, transfer_out_l) = [v * f_budget for v in flows[N_CHANNELS:_BUDGET]]
-        (drawn_l, _, missed_l, partial_l, harsh_l, paid_l,
-         due_l) = [v * f_long for v in flows[_BUDGET:]]
+         other_loans_l, transfer_out_l, drawn_l, _, missed_l, partial_l, harsh_l, paid_l,
+         due_l) = [v * f_long for v in flows[N_CHANNELS:]]
     inflow_l = income_l + other_in_l
     out_l = (essential_l + discretionary_l + gambling_l + cash_l + other_loans_l
              + transfer_out_l)
