@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import math
@@ -266,6 +267,14 @@ class Trainer:
         self.__dict__.update(state)
         if "challenger" not in state:
             self.challenger, self.quality = pickle.loads(self._monitor)
+
+    def __deepcopy__(self, memo: dict) -> Trainer:
+        """An exact copy (the benchmarks start every run from one), challenger and
+        windows as they are now: a pickle carries them as a snapshot does."""
+        new = Trainer.__new__(Trainer)
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     @classmethod
     def restore(cls, blob: bytes, key: bytes) -> Trainer:

@@ -246,6 +246,9 @@ def test_a_snapshot_carries_the_challenger_and_quality_windows_of_every_tenth_pu
     assert not same_tree(resumed.challenger, trees[MONITOR_EVERY + 5])  # the tree grew since
     resumed.learn(*next(examples(1)))  # and it goes on from there
     assert resumed.quality["challenger"].n == 100 * MONITOR_EVERY + 1
+    twin = copy.deepcopy(t)  # a copy is exact: the tree and windows as they are now
+    assert twin.quality["challenger"].n == t.quality["challenger"].n
+    assert same_tree(twin.challenger, t.challenger)
 
 
 def test_a_worker_loading_a_snapshot_to_score_does_not_unpickle_the_trainer(monkeypatch):
