@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     split, end = _epoch(args.split + "T00:00:00Z"), _epoch(args.end + "T00:00:00Z")
     decode = msgspec.json.Decoder(TrainingExample)
     versions: list[tuple[float, Scorer]] = []  # (newest snapshot learned, scorer)
-    test: list[tuple[float, dict[str, float], bool, str]] = []
+    # (time, features, label or None, borrower, no early score: the account too young)
+    test: list[tuple[float, dict[str, float], bool | None, str, bool]] = []
     newest, n = -np.inf, 0
     with open(args.examples, "rb") as f:
         for line in f:
@@ -90,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
             n += 1
             x, ts = ex.features, _epoch(ex.ts)
             y: bool | None = ex.label == 1
+            young = False
             if args.which == "early":  # the trainer's rule for the early model
                 young = x.get("tenure_years", 0.0) * 365 < args.min_history_days
                 y = None if ex.early_label is None or young else ex.early_label == 1
             if split <= ts < end:  # every snapshot counts in the capture, labelled or not
-                test.append((ts, x, y, ex.borrower_id))
+                test.append((ts, x, y, ex.borrower_id, young))
             if y is not None:
                 # the trainer's sample: every positive, 1 in `every` negatives, weighted
                 w = sample_weight(every, y, sample_key(ex.borrower_id, ex.ts))
@@ -109,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     labelled = np.array([t[2] is not None for t in test])
     y_true = np.array([bool(t[2]) for t in test])[labelled]
     calibrated, raw = [], []
-    for ts, x, _, _ in test:
+    for ts, x, *_ in test:
         i = max(int(np.searchsorted(learned, ts - args.horizon_days * DAY, "right")) - 1, 0)
         scorer = versions[i][1]
         p = scorer.score(x)
@@ -127,9 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     if average.n == 1:  # a mean of versions is published calibrated (slope 1, offset 0)
         print(f"  calibrator slope {min(a):.2f}..{max(a):.2f}, offset {min(b):.2f}..{max(b):.2f}")
     if args.truth:
-        if args.which == "early":  # an account too young has no early score (the engine's rule)
-            young = [t[1].get("tenure_years", 0.0) * 365 < args.min_history_days for t in test]
-            scores[np.array(young)] = np.nan
+        # an account too young has no early score (the engine's rule)
+        scores[np.array([t[4] for t in test])] = np.nan
         _capture(args.truth, test, scores)
     return 0
 
