@@ -25,7 +25,8 @@ for sc in $SCENARIOS; do
   git rev-parse --short HEAD > "$d/commit.txt" 2>/dev/null || true  # the code measured
   echo "== $sc: history ($HISTORY_N borrowers, seed 1001) =="
   $S simulate --scenario "$sc" --borrowers "$HISTORY_N" --seed 1001 --out "$d/history.jsonl" --truth "$d/history-truth.jsonl"
-  $S replay "$d/history.jsonl" --save-model "$d/history.model" --quiet
+  # its examples: what the model learned before the book (benchmarks/fair_reference.py)
+  $S replay "$d/history.jsonl" --save-model "$d/history.model" --examples "$d/history-examples.jsonl" --quiet
   echo "== $sc: evaluated book ($N borrowers, seed 42) =="
   $S simulate --scenario "$sc" --borrowers "$N" --seed 42 --out "$d/events.jsonl" --truth "$d/truth.jsonl" \
     --latent "$d/latent.npz"
