@@ -93,15 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     hx = _aligned(history.features, history.names, book.names)
     h_lab = history.early_label >= 0
     hx, hy = hx[h_lab], history.early_label[h_lab]
+    horizon_ended = (book.seconds + horizon <= split) & labelled
+    known = released & labelled
+    bx, by = book.features[known], book.early_label[known]
     sets = {
         "evaluator's rule (ts + horizon <= split)":
-            (book.features[(book.seconds + horizon <= split) & labelled],
-             book.early_label[(book.seconds + horizon <= split) & labelled]),
-        "book, released by the split": (book.features[released & labelled],
-                                         book.early_label[released & labelled]),
-        "history + book released by the split":
-            (np.vstack([hx, book.features[released & labelled]]),
-             np.concatenate([hy, book.early_label[released & labelled]])),
+            (book.features[horizon_ended], book.early_label[horizon_ended]),
+        "book, released by the split": (bx, by),
+        "history + book released by the split": (np.vstack([hx, bx]), np.concatenate([hy, by])),
         "history alone": (hx, hy),
     }
     b, sec = borrower[test], book.seconds[test]
@@ -122,12 +121,11 @@ def main(argv: list[str] | None = None) -> int:
         r = at_budget(b, sec, values, truth.default_day, truth.first_missed_day, first_day,
                       last_day)
         caught = {f"{x['budget']:.0%}": x["before_first_missed"] for x in r["budgets"]}
-        results[name]["capture_before_first_missed"] = caught
-        results[name]["defaulters"] = r["defaulters_before_first_missed"]
         trained = results[name]
         size = (f" (trained on {trained['train_examples']:,} examples, "
-                f"{trained['train_positives']:,} positive)" if "train_examples" in trained
-                else "")
+                f"{trained['train_positives']:,} positive)" if trained else "")
+        trained["capture_before_first_missed"] = caught
+        trained["defaulters"] = r["defaulters_before_first_missed"]
         print(f"{name}{size}: " + ", ".join(f"{k}: {v:.1%}" for k, v in caught.items()))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "fair_reference.json").write_text(json.dumps({
