@@ -1,7 +1,8 @@
 """`streamer evaluate`: how early and how well the engine warns, from replay's outputs.
 
     streamer evaluate --events E --truth T --alerts A --scores S [--examples X] --out DIR
-                      [--latent L] [--from YYYY-MM-DD] [--k 10,50,100]
+                      [--latent L] [--history-examples H] [--from YYYY-MM-DD]
+                      [--k 10,50,100]
 
 Prints a summary, writes DIR/evaluation.json and PNG figures beside it. The figures and
 their exact rules (labels, censoring, what counts as "before") are described in
@@ -55,6 +56,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the simulator's latent state from `streamer simulate --latent` "
                              "(needs --examples): adds the upper bound, a batch model that "
                              "also sees it, beside the early-warning reference")
+    parser.add_argument("--history-examples", metavar="H", default=None,
+                        help="labeled examples JSONL of the history book the model started "
+                             "from (its replay's --examples; needs --examples): adds the "
+                             "early-warning reference trained on what the online trainer "
+                             "knew at the split")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="directory for evaluation.json and the PNG figures")
     parser.add_argument("--from", dest="start_from", metavar="DATE", default=None,
@@ -69,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(
         args.events, args.truth, args.alerts, args.scores,
         examples_path=args.examples, start_from=args.start_from, ks=ks,
-        latent_path=args.latent,
+        latent_path=args.latent, history_examples_path=args.history_examples,
     )
     out = Path(args.out)
     json_path = write_result(result, out)
@@ -109,6 +115,7 @@ def evaluate(
     ks: Iterable[int] = DEFAULT_KS,
     horizon_days: int = m.HORIZON_DAYS,
     latent_path=None,
+    history_examples_path=None,
 ) -> dict:
     """Every figure of the evaluation, as a JSON-ready dict (nothing printed or written)."""
     files = {"events": events_path, "truth": truth_path, "alerts": alerts_path,
@@ -120,6 +127,11 @@ def evaluate(
             raise ValueError("--latent needs --examples (the upper bound is trained on the "
                              "examples' snapshots)")
         files["latent"] = latent_path
+    if history_examples_path is not None:
+        if examples_path is None:
+            raise ValueError("--history-examples needs --examples (the reference it trains is "
+                             "tested on the examples' snapshots)")
+        files["history_examples"] = history_examples_path
     for what, path in files.items():  # all up front, before reading gigabytes
         check_file(path, what)
     ks = parse_ks(ks)
@@ -172,10 +184,12 @@ def evaluate(
 
         examples = read_examples(examples_path)
         latent = None if latent_path is None else read_latent(latent_path, truth.index)
+        history = (None if history_examples_path is None
+                   else read_examples(history_examples_path))
         offline = offline_reference(examples)
         offline["early_at_budget"] = early_at_budget(
             examples, truth.index, truth.default_day, truth.first_missed_day, scores,
-            latent=latent)
+            latent=latent, history=history)
         offline["early_ranking"] = early_ranking(examples, truth.index, scores)
 
     n_def = int((truth.default_day != m.NEVER).sum())
@@ -319,6 +333,16 @@ def format_summary(r: dict) -> str:
                          f"latent features of the simulator (a row on or before "
                          f"{_num(la['test_with_row'], '.0%')} of test snapshots); latent_only: "
                          "those alone")
+        kn = eb.get("known_at_split")
+        if eb.get("status") == "ok" and kn:
+            lines.append(
+                f"  known_at_split: trained on what the online trainer knew at the split, "
+                f"the history's {kn['history_examples']:,} examples "
+                f"({kn['history_positives']:,} positive) and the book's "
+                f"{kn['book_examples_released']:,} released by then "
+                f"({kn['book_positives_released']:,} positive; the reference learned "
+                f"{kn['reference_positives_not_yet_released']:,} positives not yet released)"
+                + (f"; skipped: {kn['skipped']}" if kn.get("skipped") else ""))
         if eb.get("status") == "ok":
             for name, fig in eb["at_budget"].items():
                 if fig:

@@ -14,6 +14,13 @@ the online early score looked up at the same snapshots. It trains only on snapsh
 before the split labeled by a miss just after it would teach the model that borrower's
 own outcome (on a 2,000-borrower book that leak lifted capture before the first miss
 from 10% to 80%).
+
+That rule still lets the reference learn more than an online model could have: a
+snapshot's early label is decided when its spell ends in default, often months after the
+horizon, and the trainer receives the example only then (`labels.py`); and the reference
+never sees the history book the online model started from. Given the history's examples,
+`early_at_budget` also trains `known_at_split` on what the online trainer knew at the
+split: the history's examples and the book's examples released by then (`released_by`).
 """
 
 from __future__ import annotations
@@ -98,6 +105,41 @@ def offline_reference(ex: Examples, train_share: float = 0.7, seed: int = 0) -> 
     return out
 
 
+def released_by(seconds: np.ndarray, horizon: float, split: float) -> np.ndarray:
+    """Which examples (their snapshot times, in the order they were released: an examples
+    file's order) had reached the trainer by `split`. A line is released no earlier than
+    every line before it, nor before its own horizon ended, so the running maximum of ts +
+    horizon is a lower bound of the stream's time at its release: an example released late
+    (a miss whose spell ended in default months on) comes after lines with later horizons,
+    and so after the split if they are.
+
+    >>> released_by(np.array([0.0, 100.0, 1.0]), horizon=10.0, split=60.0).tolist()
+    [True, False, False]
+    """
+    return np.maximum.accumulate(seconds + horizon) <= split
+
+
+def aligned(x: np.ndarray, names: list[str], order: list[str]) -> np.ndarray:
+    """`x`'s columns (named `names`) in `order`; a feature it lacks is NaN, as a missing
+    feature reads.
+
+    >>> aligned(np.array([[1.0, 2.0]]), ["b", "a"], ["a", "c", "b"]).tolist()
+    [[2.0, nan, 1.0]]
+    """
+    col = {f: j for j, f in enumerate(names)}
+    out = np.full((len(x), len(order)), np.nan, dtype=np.float32)
+    for j, f in enumerate(order):
+        if f in col:
+            out[:, j] = x[:, col[f]]
+    return out
+
+
+def borrowers(ex: Examples, index: dict[str, int]) -> np.ndarray:
+    """Each example's borrower as its ground-truth index (-1: not in the truth)."""
+    return np.array([index.get(b, -1) if b is not None else -1 for b in ex.borrower_id],
+                    dtype=np.int64)
+
+
 def _at_snapshots(scores: Scores, borrower: np.ndarray, seconds: np.ndarray) -> np.ndarray:
     """The online early score each borrower had at each time (its last line at or before)."""
     order = np.lexsort((scores.seconds.astype(np.int64), scores.borrower))
@@ -133,8 +175,7 @@ def early_ranking(ex: Examples, index: dict[str, int], scores: Scores) -> dict |
     capture at a budget counts a few dozen test defaulters."""
     if ex.early_label is None:
         return None
-    borrower = np.array([index.get(b, -1) if b is not None else -1 for b in ex.borrower_id],
-                        dtype=np.int64)
+    borrower = borrowers(ex, index)
     known = (ex.early_label >= 0) & (borrower >= 0)
     online = _at_snapshots(scores, borrower[known], ex.seconds[known])
     scored = np.isfinite(online)
@@ -144,7 +185,8 @@ def early_ranking(ex: Examples, index: dict[str, int], scores: Scores) -> dict |
 def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray,
                     first_missed_day: np.ndarray, scores: Scores,
                     train_share: float = 0.7, seed: int = 0, horizon_days: int = 90,
-                    latent: Latent | None = None, fitted: dict | None = None) -> dict:
+                    latent: Latent | None = None, history: Examples | None = None,
+                    fitted: dict | None = None) -> dict:
     """The early-warning reference (batch, same features) and the online early score, both
     at the same snapshots of the test part, at the same alert budgets. `fitted`, if given,
     receives each batch model by name (to read its feature importances).
@@ -152,17 +194,22 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
     With `latent` (`streamer simulate --latent`), two more batch models with the same split
     and training rule: `upper_bound` sees the examples' features plus each snapshot's latent
     row (the simulator's hidden state: what no model of the events can see), and
-    `latent_only` the latent row alone. They bound what the reference could reach."""
+    `latent_only` the latent row alone. They bound what the reference could reach.
+
+    With `history` (the examples of the history book the online model started from, as
+    `streamer replay --examples` wrote them), one more: `known_at_split`, trained on the
+    history's examples and the book's examples released by the split (`released_by`), the
+    reference an online trainer could have matched."""
     out: dict = {"train_share": train_share, "target": "a miss within 90 days whose spell ends in default, current borrowers"}
     if ex.label.size == 0 or ex.early_label is None:
         return {**out, "status": "skipped", "reason": "the examples file has no examples"}
-    borrower = np.array([index.get(b, -1) if b is not None else -1 for b in ex.borrower_id],
-                        dtype=np.int64)
+    borrower = borrowers(ex, index)
     if (borrower < 0).all():
         return {**out, "status": "skipped",
                 "reason": "the examples carry no borrower_id of the ground truth"}
     split = _split(ex, train_share)
-    train = (ex.seconds + horizon_days * SECONDS_PER_DAY <= split) & (ex.early_label >= 0)
+    labelled = ex.early_label >= 0
+    train = (ex.seconds + horizon_days * SECONDS_PER_DAY <= split) & labelled
     test = (ex.seconds >= split) & (borrower >= 0)
     y = ex.early_label[train]
     out.update(split_at=day_str(int(split // SECONDS_PER_DAY)), train_examples=int(train.sum()),
@@ -170,20 +217,42 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
     if y.size == 0 or y.min() == y.max() or not test.any():
         return {**out, "status": "skipped",
                 "reason": "the training part needs both outcomes and the test part snapshots"}
-    inputs = {"reference": ex.features}
-    if latent is not None:
-        rows = latent_at(latent, borrower, ex.seconds)
-        inputs["upper_bound"] = np.hstack([ex.features, rows])
-        inputs["latent_only"] = rows
-        found = ~np.isnan(rows).all(axis=1) if rows.shape[1] else np.zeros(test.size, bool)
-        out["latent"] = {"features": latent.names,
-                         "train_with_row": float(found[train].mean()),
-                         "test_with_row": float(found[test].mean())}
+
+    def training_sets():
+        """(name, training rows, their labels, test rows), one model's at a time."""
+        yield "reference", ex.features[train], y, ex.features[test]
+        if latent is not None:
+            rows = latent_at(latent, borrower, ex.seconds)
+            found = ~np.isnan(rows).all(axis=1) if rows.shape[1] else np.zeros(test.size, bool)
+            out["latent"] = {"features": latent.names,
+                             "train_with_row": float(found[train].mean()),
+                             "test_with_row": float(found[test].mean())}
+            both = np.hstack([ex.features, rows])
+            yield "upper_bound", both[train], y, both[test]
+            yield "latent_only", rows[train], y, rows[test]
+        if history is not None and history.early_label is not None:
+            known = released_by(ex.seconds, horizon_days * SECONDS_PER_DAY, split) & labelled
+            h = history.early_label >= 0
+            hy, by = history.early_label[h], ex.early_label[known]
+            out["known_at_split"] = {
+                "history_examples": int(hy.size), "history_positives": int(hy.sum()),
+                "book_examples_released": int(by.size),
+                "book_positives_released": int(by.sum()),
+                "reference_positives_not_yet_released":
+                    int((ex.early_label[train & ~known] == 1).sum())}
+            y_known = np.concatenate([hy, by])
+            if y_known.min() == y_known.max():
+                out["known_at_split"]["skipped"] = "the trainer knew only one outcome"
+                return
+            x = np.vstack([aligned(history.features[h], history.names, ex.names),
+                           ex.features[known]])
+            yield "known_at_split", x, y_known, ex.features[test]
+
     figures = {}
-    for name, x in inputs.items():
-        model_name, model = _model(seed, int(train.sum()))
-        model.fit(x[train], y)
-        figures[name] = model.predict_proba(x[test])[:, 1]
+    for name, x_train, y_train, x_test in training_sets():
+        model_name, model = _model(seed, int(y_train.size))
+        model.fit(x_train, y_train)
+        figures[name] = model.predict_proba(x_test)[:, 1]
         if fitted is not None:
             fitted[name] = model
     b, sec = borrower[test], ex.seconds[test]

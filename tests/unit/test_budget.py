@@ -106,11 +106,13 @@ def test_online_early_score_is_looked_up_at_or_before_each_snapshot():
     assert got[4] == 0.9
 
 
-def test_the_batch_reference_learns_a_signal_the_online_score_lacks():
+def _signal_book(seed: int = 3):
+    """300 good borrowers and 60 defaulters, a snapshot a week; `signal` is high in the 60
+    days before a defaulter's first miss. Returns (examples, online scores, index, default
+    day, first missed day): the online early score is random."""
     from streamer.evaluation.inputs import Examples, Scores
-    from streamer.evaluation.offline import early_at_budget
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     n_good, n_bad = 300, 60
     n = n_good + n_bad
     first_missed = np.full(n, NEVER, dtype=np.int64)
@@ -131,9 +133,16 @@ def test_the_batch_reference_learns_a_signal_the_online_score_lacks():
                   names=["signal", "noise"], borrower_id=[f"b{i}" for i in b], early_label=early)
     online = Scores(borrower=b, seconds=seconds, score=np.zeros(b.size),
                     early=rng.uniform(size=b.size))
-    index = {f"b{i}": i for i in range(n)}
+    return ex, online, {f"b{i}": i for i in range(n)}, default, first_missed
+
+
+def test_the_batch_reference_learns_a_signal_the_online_score_lacks():
+    from streamer.evaluation.offline import early_at_budget
+
+    ex, online, index, default, first_missed = _signal_book()
+    seconds, early = ex.seconds, ex.early_label
     r = early_at_budget(ex, index, default, first_missed, online)
-    assert r["status"] == "ok"
+    assert r["status"] == "ok" and "known_at_split" not in r["at_budget"]
     split = seconds.min() + 0.7 * (seconds.max() - seconds.min())
     # trained only on snapshots whose 90-day outcome was known at the split
     assert r["train_examples"] == int(((seconds + 90 * DAY <= split) & (early >= 0)).sum())
@@ -147,6 +156,39 @@ def test_the_batch_reference_learns_a_signal_the_online_score_lacks():
     assert abs(r["ranking"]["online_early"]["roc_auc"] - 0.5) < 0.1
     assert r["ranking"]["online_early"]["snapshots"] == int(
         ((seconds >= split) & (early >= 0)).sum())
+
+
+def test_the_reference_known_at_the_split_learns_no_positive_released_after_it():
+    """The book's examples in release order: every positive comes last (its spell ended in
+    default after the split), so what the trainer knew of the book at the split holds no
+    positive. The history, whose columns come in another order, teaches the opposite
+    signal: `known_at_split` learns it (and ranks the book's test snapshots backwards),
+    where the evaluator's rule learns the book's late positives (forwards)."""
+    from dataclasses import replace
+
+    from streamer.evaluation.offline import early_at_budget, released_by
+
+    ex, online, index, default, first_missed = _signal_book()
+    order = np.lexsort((ex.seconds, ex.early_label == 1))  # negatives by time, then positives
+    book = replace(ex, seconds=ex.seconds[order], label=ex.label[order], score=ex.score[order],
+                   features=ex.features[order], early_label=ex.early_label[order],
+                   borrower_id=[ex.borrower_id[i] for i in order])
+    hist, *_ = _signal_book(seed=4)
+    hy = hist.early_label
+    flipped = np.where(hy == 1, 0, np.where(hy == 0, 1, hy)).astype(np.int8)
+    history = replace(hist, features=hist.features[:, ::-1].copy(), names=["noise", "signal"],
+                      early_label=flipped)
+    r = early_at_budget(book, index, default, first_missed, online, history=history)
+    split = ex.seconds.min() + 0.7 * (ex.seconds.max() - ex.seconds.min())
+    released = released_by(book.seconds, 90 * DAY, split) & (book.early_label >= 0)
+    kn = r["known_at_split"]
+    assert kn["history_examples"] == int((hy >= 0).sum())
+    assert kn["history_positives"] == int((hy == 0).sum())
+    assert kn["book_examples_released"] == int(released.sum()) > 0
+    assert kn["book_positives_released"] == 0
+    assert kn["reference_positives_not_yet_released"] == r["train_positives"] > 0
+    assert r["ranking"]["reference"]["roc_auc"] > 0.9
+    assert r["ranking"]["known_at_split"]["roc_auc"] < 0.2
 
 
 def test_the_online_early_score_is_ranked_over_every_labelled_snapshot():
