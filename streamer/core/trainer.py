@@ -32,7 +32,15 @@ import msgspec
 from river import drift, metrics, stats, utils
 
 from streamer.core.features import KNOWN
-from streamer.core.model import Average, RiskModel, Scorer, load_snapshot, make_challenger, sign
+from streamer.core.model import (
+    MIN_POSITIVES,
+    Average,
+    RiskModel,
+    Scorer,
+    load_snapshot,
+    make_challenger,
+    sign,
+)
 from streamer.core.outputs import TrainingExample
 from streamer.core.policy import early_may_raise
 from streamer.core.threshold import BudgetThreshold
@@ -160,7 +168,7 @@ class Trainer:
         # early_budget 0: no budget, the workers keep their fixed early threshold
         self.budget = BudgetThreshold(early_budget) if early_budget else None
         self.early_high: float | None = None  # the last threshold the budget gave
-        self.champion = RiskModel()
+        self.champion = RiskModel(min_positives=MIN_POSITIVES)
         self.challenger = make_challenger()
         self.early = RiskModel(n_knots=EARLY_KNOTS, warmup=EARLY_WARMUP)
         self.early_average = Average(EARLY_AVERAGE_EXAMPLES // publish_every)

@@ -10,6 +10,7 @@ import pytest
 from river.metrics import RollingROCAUC
 
 from streamer.core.model import (
+    MIN_POSITIVES,
     Average,
     Calibrator,
     RiskModel,
@@ -166,6 +167,37 @@ def test_scorer_is_not_ready_before_enough_outcomes():
     for x, y in examples(3000):
         model.learn_one(x, y)
     assert Scorer.from_model(model, 2).ready
+
+
+def test_a_book_of_negatives_alone_teaches_no_feature_weight():
+    """A fresh book's first outcomes are negatives, some of them borrowers who missed and
+    cured; a miss is a risk all the same once positives come. Until the default-score
+    model has learned `MIN_POSITIVES` positives only its intercept learns, so it has not
+    learned that a miss lowers the risk (without the rule it has) and ranks a miss first
+    once it knows. The trainer's champion is built with the rule."""
+    rng = random.Random(5)
+
+    def book(model: RiskModel, n_negatives: int) -> None:
+        # nothing is due in the first weeks; then one in twenty missed a payment and cured
+        for i in range(n_negatives):
+            missed = i >= 5_000 and i % 20 == 0
+            model.learn_one({"missed": float(missed), "noise": rng.random()}, False)
+
+    model, unguarded = RiskModel(min_positives=MIN_POSITIVES), RiskModel()
+    for m in (model, unguarded):
+        book(m, 20_000)
+    weights = model.pipeline["LogisticRegression"].weights
+    assert dict(weights) == {} or set(weights.values()) == {0.0}
+    assert model.pipeline["LogisticRegression"].intercept < -3  # the base rate was learned
+    assert unguarded.pipeline["LogisticRegression"].weights["missed"] < -0.05
+    assert Trainer(KEY).champion.min_positives == MIN_POSITIVES > 0
+    for i in range(4_000):  # then outcomes: a miss leads to default one time in ten
+        missed = i % 20 == 0
+        model.learn_one({"missed": float(missed), "noise": rng.random()},
+                        missed and rng.random() < 0.5)
+    assert model.n_positive >= MIN_POSITIVES
+    assert model.predict_proba_one({"missed": 1.0, "noise": 0.5}) > \
+        5 * model.predict_proba_one({"missed": 0.0, "noise": 0.5})
 
 
 def test_calibrated_scores_match_observed_rates():
