@@ -49,9 +49,9 @@ _ZonedTime = Annotated[dt.datetime, msgspec.Meta(tz=True)]
 QUALITY_WINDOW = 5000  # examples in the rolling quality figures
 # What a snapshot holds; bumped when that changes (2: the early-warning model; 3: its
 # target a miss whose spell ends in default, and the alert budget's threshold; 4: its
-# feature curves), so that a cached snapshot of an older trainer (the demo's starter
-# model) is trained again.
-SNAPSHOT_FORMAT = 4
+# feature curves; 5: the default model's first positives, `model.MIN_POSITIVES`), so that
+# a cached snapshot of an older trainer (the demo's starter model) is trained again.
+SNAPSHOT_FORMAT = 5
 # The early model bends each feature on 5 knots (splines.py), placed at the quantiles of
 # its first 5,000 examples. On the 8,000-borrower books, replayed offline from the
 # history book on, this lifted the early score's ROC AUC on the test snapshots from 0.924
