@@ -619,8 +619,7 @@ def run(events: str, truth_path: str, examples: str, scores_path: str,
     scores = read_scores(scores_path, truth.index)
     book = read_events(events, truth.index)
     t_read = time.time() - t0
-    b = np.array([truth.index.get(x, -1) if x is not None else -1 for x in ex.borrower_id],
-                 dtype=np.int64)
+    b = offline.borrowers(ex, truth.index)
     ok = b >= 0
     names, rich, diag = rich_features(book, np.where(ok, b, 0), ex.seconds.astype(np.int64))
     rich[~ok] = np.nan

@@ -218,9 +218,11 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
         return {**out, "status": "skipped",
                 "reason": "the training part needs both outcomes and the test part snapshots"}
 
+    x_test = ex.features[test]  # every model but the latent ones scores these rows
+
     def training_sets():
         """(name, training rows, their labels, test rows), one model's at a time."""
-        yield "reference", ex.features[train], y, ex.features[test]
+        yield "reference", ex.features[train], y, x_test
         if latent is not None:
             rows = latent_at(latent, borrower, ex.seconds)
             found = ~np.isnan(rows).all(axis=1) if rows.shape[1] else np.zeros(test.size, bool)
@@ -246,7 +248,7 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
                 return
             x = np.vstack([aligned(history.features[h], history.names, ex.names),
                            ex.features[known]])
-            yield "known_at_split", x, y_known, ex.features[test]
+            yield "known_at_split", x, y_known, x_test
 
     figures = {}
     for name, x_train, y_train, x_test in training_sets():
