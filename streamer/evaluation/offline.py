@@ -243,7 +243,7 @@ def early_at_budget(ex: Examples, index: dict[str, int], default_day: np.ndarray
                 "reference_positives_not_yet_released":
                     int((ex.early_label[train & ~known] == 1).sum())}
             y_known = np.concatenate([hy, by])
-            if y_known.min() == y_known.max():
+            if y_known.size == 0 or y_known.min() == y_known.max():
                 out["known_at_split"]["skipped"] = "the trainer knew only one outcome"
                 return
             x = np.vstack([aligned(history.features[h], history.names, ex.names),

@@ -191,6 +191,27 @@ def test_the_reference_known_at_the_split_learns_no_positive_released_after_it()
     assert r["ranking"]["known_at_split"]["roc_auc"] < 0.2
 
 
+def test_a_trainer_that_knew_nothing_at_the_split_skips_its_reference():
+    """The book's last snapshot released first (nothing else reaches the trainer by the
+    split) and a history with no early label: `known_at_split` is skipped, with a reason,
+    and the other references stand."""
+    from dataclasses import replace
+
+    from streamer.evaluation.offline import early_at_budget
+
+    ex, online, index, default, first_missed = _signal_book()
+    order = np.r_[ex.seconds.argmax(), np.delete(np.arange(ex.seconds.size), ex.seconds.argmax())]
+    book = replace(ex, seconds=ex.seconds[order], label=ex.label[order], score=ex.score[order],
+                   features=ex.features[order], early_label=ex.early_label[order],
+                   borrower_id=[ex.borrower_id[i] for i in order])
+    history = replace(ex, early_label=np.full(ex.early_label.size, -1, dtype=np.int8))
+    r = early_at_budget(book, index, default, first_missed, online, history=history)
+    assert r["status"] == "ok" and "reference" in r["at_budget"]
+    kn = r["known_at_split"]
+    assert (kn["history_examples"], kn["book_examples_released"]) == (0, 0)
+    assert kn["skipped"] and "known_at_split" not in r["at_budget"]
+
+
 def test_the_online_early_score_is_ranked_over_every_labelled_snapshot():
     from streamer.evaluation.inputs import Examples, Scores
     from streamer.evaluation.offline import early_ranking
